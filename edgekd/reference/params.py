@@ -1,0 +1,198 @@
+"""Offline "Prepare": the integer parameters of each op, computed once from the graph.
+
+These records mirror the C structs of runtime_c/include/edgekd/ekd.h field for field. The
+numpy reference kernels and the generated C both consume them, so both compute from the
+same integers; how each integer is derived follows TFLM's Prepare functions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekd.errors import GraphError
+from edgekd.ir import Graph, Node
+from edgekd.reference.requantize import (
+    activation_range,
+    quantize_multiplier,
+    quantize_multiplier_greater_than_one,
+    quantize_multiplier_smaller_than_one,
+)
+from edgekd.shapes import padding_of
+
+
+@dataclass(frozen=True)
+class ConvParams:
+    """CONV_2D and DEPTHWISE_CONV_2D (ekd_conv_params + ekd_per_channel_quant)."""
+
+    input_offset: int
+    output_offset: int
+    stride_h: int
+    stride_w: int
+    dilation_h: int
+    dilation_w: int
+    pad_h: int
+    pad_w: int
+    depth_multiplier: int
+    activation_min: int
+    activation_max: int
+    multiplier: np.ndarray  # int32 [out_c]
+    shift: np.ndarray  # int32 [out_c]
+
+
+@dataclass(frozen=True)
+class FullyConnectedParams:
+    input_offset: int
+    filter_offset: int
+    output_offset: int
+    activation_min: int
+    activation_max: int
+    multiplier: np.ndarray  # int32 [out]
+    shift: np.ndarray  # int32 [out]
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    stride_h: int
+    stride_w: int
+    filter_h: int
+    filter_w: int
+    pad_h: int
+    pad_w: int
+    activation_min: int
+    activation_max: int
+
+
+@dataclass(frozen=True)
+class AddParams:
+    input1_offset: int
+    input1_multiplier: int
+    input1_shift: int
+    input2_offset: int
+    input2_multiplier: int
+    input2_shift: int
+    left_shift: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+    activation_min: int
+    activation_max: int
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+
+@dataclass(frozen=True)
+class QuantizeParams:
+    """QUANTIZE (float32 -> int8) and DEQUANTIZE (int8 -> float32) at the model boundary."""
+
+    scale: float
+    zero_point: int
+
+
+def _per_tensor(graph: Graph, name: str) -> tuple[float, int]:
+    q = graph.tensor(name).quant
+    if q is None:
+        raise GraphError(f"tensor {name!r} has no quantization parameters")
+    return q.scalar_scale, q.scalar_zero_point
+
+
+def _channel_multipliers(in_scale: float, w_scales: np.ndarray, out_scale: float,
+                         channels: int) -> tuple[np.ndarray, np.ndarray]:
+    # TFLM: effective scale = double(input_scale) * double(filter_scale[c]) / double(output_scale)
+    scales = np.broadcast_to(w_scales, (channels,))
+    pairs = [quantize_multiplier(in_scale * float(s) / out_scale) for s in scales]
+    return (np.array([m for m, _ in pairs], dtype=np.int32),
+            np.array([s for _, s in pairs], dtype=np.int32))
+
+
+def prepare_conv(graph: Graph, node: Node) -> ConvParams:
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    y = graph.tensor(node.outputs[0])
+    in_scale, in_zp = _per_tensor(graph, x.name)
+    out_scale, out_zp = _per_tensor(graph, y.name)
+    kernel = (w.shape[1], w.shape[2])
+    pad_h, pad_w = padding_of(node, (x.shape[1], x.shape[2]), (y.shape[1], y.shape[2]), kernel)
+    mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, y.shape[3])
+    act_min, act_max = activation_range(node.attrs["activation"], out_scale, out_zp)
+    return ConvParams(
+        input_offset=-in_zp, output_offset=out_zp,
+        stride_h=node.attrs["stride"][0], stride_w=node.attrs["stride"][1],
+        dilation_h=node.attrs["dilation"][0], dilation_w=node.attrs["dilation"][1],
+        pad_h=pad_h, pad_w=pad_w,
+        depth_multiplier=node.attrs.get("depth_multiplier", 1),
+        activation_min=act_min, activation_max=act_max,
+        multiplier=mult, shift=shift,
+    )
+
+
+def prepare_fully_connected(graph: Graph, node: Node) -> FullyConnectedParams:
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    y = graph.tensor(node.outputs[0])
+    in_scale, in_zp = _per_tensor(graph, x.name)
+    out_scale, out_zp = _per_tensor(graph, y.name)
+    mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, w.shape[0])
+    act_min, act_max = activation_range(node.attrs["activation"], out_scale, out_zp)
+    return FullyConnectedParams(
+        input_offset=-in_zp, filter_offset=-int(w.quant.zero_point[0]), output_offset=out_zp,
+        activation_min=act_min, activation_max=act_max, multiplier=mult, shift=shift,
+    )
+
+
+def prepare_pool(graph: Graph, node: Node) -> PoolParams:
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    out_scale, out_zp = _per_tensor(graph, y.name)
+    fh, fw = node.attrs["filter"]
+    pad_h, pad_w = padding_of(node, (x.shape[1], x.shape[2]), (y.shape[1], y.shape[2]), (fh, fw))
+    act_min, act_max = activation_range(node.attrs["activation"], out_scale, out_zp)
+    return PoolParams(
+        stride_h=node.attrs["stride"][0], stride_w=node.attrs["stride"][1],
+        filter_h=fh, filter_w=fw, pad_h=pad_h, pad_w=pad_w,
+        activation_min=act_min, activation_max=act_max,
+    )
+
+
+def prepare_add(graph: Graph, node: Node) -> AddParams:
+    s1, zp1 = _per_tensor(graph, node.inputs[0])
+    s2, zp2 = _per_tensor(graph, node.inputs[1])
+    so, zpo = _per_tensor(graph, node.outputs[0])
+    left_shift = 20  # TFLM's headroom for int8 ADD
+    twice_max_input_scale = 2.0 * max(s1, s2)
+    m1, sh1 = quantize_multiplier_smaller_than_one(s1 / twice_max_input_scale)
+    m2, sh2 = quantize_multiplier_smaller_than_one(s2 / twice_max_input_scale)
+    mo, sho = quantize_multiplier_smaller_than_one(twice_max_input_scale / ((1 << left_shift) * so))
+    act_min, act_max = activation_range(node.attrs["activation"], so, zpo)
+    return AddParams(
+        input1_offset=-zp1, input1_multiplier=m1, input1_shift=sh1,
+        input2_offset=-zp2, input2_multiplier=m2, input2_shift=sh2,
+        left_shift=left_shift, output_offset=zpo, output_multiplier=mo, output_shift=sho,
+        activation_min=act_min, activation_max=act_max,
+    )
+
+
+SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5  # TFLM's kScaledDiffIntegerBits
+
+
+def prepare_softmax(graph: Graph, node: Node) -> SoftmaxParams:
+    in_scale, _ = _per_tensor(graph, node.inputs[0])
+    beta = float(node.attrs["beta"])
+    bits = SOFTMAX_SCALED_DIFF_INTEGER_BITS
+    # PreprocessSoftmaxScaling: beta * scale * 2^(31 - bits), capped just below 2^31.
+    real = min(beta * in_scale * (1 << (31 - bits)), (1 << 31) - 1.0)
+    multiplier, left_shift = quantize_multiplier_greater_than_one(real)
+    # CalculateInputRadius(bits, left_shift, 31)
+    max_scaled = ((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift)
+    diff_min = -int(np.floor(max_scaled))
+    return SoftmaxParams(input_multiplier=multiplier, input_left_shift=left_shift,
+                         diff_min=diff_min)
+
+
+def prepare_quantize(graph: Graph, node: Node) -> QuantizeParams:
+    # QUANTIZE's parameters are the output's; DEQUANTIZE's the input's.
+    name = node.outputs[0] if node.op == "QUANTIZE" else node.inputs[0]
+    scale, zp = _per_tensor(graph, name)
+    return QuantizeParams(scale=scale, zero_point=zp)

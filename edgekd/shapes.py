@@ -1,0 +1,157 @@
+"""Shape rules, padding and MAC counts of the IR ops (TFLite's conventions).
+
+Front ends use ``conv_output_size``/``same_padding`` to build graphs, ``Graph.validate`` uses
+``check_node``, and ``inspect``/codegen use ``node_macs``.
+"""
+from __future__ import annotations
+
+from edgekd.errors import GraphError
+from edgekd.ir import Graph, Node
+
+
+def conv_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+    """Output extent along one spatial axis, as TFLite computes it."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == "SAME":
+        return (size + stride - 1) // stride
+    return (size - effective + stride) // stride
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int, out: int) -> int:
+    """Leading padding (top or left); any odd extra row/column goes at the end, as in TFLite."""
+    effective = (kernel - 1) * dilation + 1
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2
+
+
+def padding_of(node: Node, in_hw: tuple[int, int], out_hw: tuple[int, int],
+               kernel_hw: tuple[int, int]) -> tuple[int, int]:
+    """(pad_h, pad_w) of a conv or pool node: zero for VALID."""
+    if node.attrs["padding"] == "VALID":
+        return 0, 0
+    dil = node.attrs.get("dilation", (1, 1))
+    stride = node.attrs["stride"]
+    return (same_padding(in_hw[0], kernel_hw[0], stride[0], dil[0], out_hw[0]),
+            same_padding(in_hw[1], kernel_hw[1], stride[1], dil[1], out_hw[1]))
+
+
+def _expect(cond: bool, message: str) -> None:
+    if not cond:
+        raise GraphError(message)
+
+
+def _spatial_out(node: Node, in_shape, kernel_hw) -> tuple[int, int]:
+    stride = node.attrs["stride"]
+    dil = node.attrs.get("dilation", (1, 1))
+    return (conv_output_size(in_shape[1], kernel_hw[0], stride[0], dil[0], node.attrs["padding"]),
+            conv_output_size(in_shape[2], kernel_hw[1], stride[1], dil[1], node.attrs["padding"]))
+
+
+def check_node(graph: Graph, node: Node) -> None:
+    """Raise GraphError if the node's tensors do not fit its op (message without location)."""
+    ins = graph.node_inputs(node)
+    outs = graph.node_outputs(node)
+    op = node.op
+    x = ins[0]
+    _expect(x is not None, "missing first input")
+    y = outs[0]
+    if op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        w, b = ins[1], ins[2] if len(ins) > 2 else None
+        _expect(w is not None and w.is_constant, "filter must be a constant")
+        _expect(len(x.shape) == 4 and len(w.shape) == 4 and len(y.shape) == 4,
+                f"expected 4-D input/filter/output, got {x.shape}, {w.shape}, {y.shape}")
+        kh, kw = w.shape[1], w.shape[2]
+        if op == "CONV_2D":
+            out_c = w.shape[0]
+            _expect(w.shape[3] == x.shape[3],
+                    f"filter in-channels {w.shape[3]} != input channels {x.shape[3]} "
+                    "(grouped convolution is not supported)")
+        else:
+            out_c = w.shape[3]
+            _expect(w.shape[0] == 1, f"depthwise filter must be [1, kh, kw, out_c], got {w.shape}")
+            _expect(out_c == x.shape[3] * node.attrs["depth_multiplier"],
+                    f"depthwise out channels {out_c} != in {x.shape[3]} x multiplier "
+                    f"{node.attrs['depth_multiplier']}")
+        oh, ow = _spatial_out(node, x.shape, (kh, kw))
+        _expect(y.shape == (x.shape[0], oh, ow, out_c),
+                f"output shape {y.shape} != expected {(x.shape[0], oh, ow, out_c)}")
+        if b is not None:
+            _expect(b.is_constant and b.shape == (out_c,) and b.dtype == "int32",
+                    f"bias must be a constant int32 [{out_c}], got {b.dtype} {b.shape}")
+        _check_weight_quant(w, out_c, 0 if op == "CONV_2D" else 3)
+    elif op == "FULLY_CONNECTED":
+        w, b = ins[1], ins[2] if len(ins) > 2 else None
+        _expect(w is not None and w.is_constant and len(w.shape) == 2,
+                "weights must be a constant [out, in] matrix")
+        _expect(x.size % w.shape[1] == 0,
+                f"input of {x.size} values is not a multiple of the {w.shape[1]} weight columns")
+        _expect(y.shape[-1] == w.shape[0] and y.size == x.size // w.shape[1] * w.shape[0],
+                f"output shape {y.shape} does not fit weights {w.shape}")
+        if b is not None:
+            _expect(b.is_constant and b.shape == (w.shape[0],) and b.dtype == "int32",
+                    f"bias must be a constant int32 [{w.shape[0]}], got {b.dtype} {b.shape}")
+        if w.dtype == "int8":
+            _check_weight_quant(w, w.shape[0], 0)
+    elif op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        _expect(len(x.shape) == 4, f"expected 4-D input, got {x.shape}")
+        oh, ow = _spatial_out(node, x.shape, tuple(node.attrs["filter"]))
+        _expect(y.shape == (x.shape[0], oh, ow, x.shape[3]),
+                f"output shape {y.shape} != expected {(x.shape[0], oh, ow, x.shape[3])}")
+        if x.dtype == "int8":
+            _expect(x.quant is not None and x.quant.same_as(y.quant),
+                    "int8 pooling needs identical input and output quantization")
+    elif op == "ADD":
+        _expect(len(ins) == 2 and ins[1] is not None, "ADD needs two inputs")
+        _expect(x.shape == ins[1].shape == y.shape,
+                f"ADD shapes differ: {x.shape} + {ins[1].shape} -> {y.shape} (no broadcasting)")
+    elif op == "RESHAPE":
+        _expect(x.size == y.size, f"cannot reshape {x.shape} into {y.shape}")
+    elif op == "SOFTMAX":
+        _expect(x.shape == y.shape, f"softmax changes shape {x.shape} -> {y.shape}")
+        if y.dtype == "int8":
+            _expect(y.quant is not None and y.quant.is_per_tensor(1 / 256, -128),
+                    "int8 softmax output must have scale 1/256 and zero point -128")
+    elif op in ("QUANTIZE", "DEQUANTIZE"):
+        _expect(x.shape == y.shape, f"{op} changes shape {x.shape} -> {y.shape}")
+    for t in (*ins, *outs):
+        if t is not None and t.dtype == "int8" and t.quant is None:
+            raise GraphError(f"int8 tensor {t.name!r} has no quantization parameters")
+
+
+def _check_weight_quant(w, channels: int, axis: int) -> None:
+    q = w.quant
+    _expect(q is not None, f"weights {w.name!r} have no quantization parameters")
+    _expect(q.scale.size in (1, channels),
+            f"weights {w.name!r}: {q.scale.size} scales for {channels} channels")
+    _expect(q.scale.size == 1 or q.axis == axis,
+            f"weights {w.name!r}: per-channel axis {q.axis}, expected {axis}")
+    _expect(bool((q.zero_point == 0).all()), f"weights {w.name!r} must be symmetric (zp 0)")
+    _expect(bool((q.scale > 0).all()), f"weights {w.name!r} have a scale <= 0")
+
+
+def node_macs(graph: Graph, node: Node) -> int:
+    """Multiply-accumulates of one node (0 for data movement and elementwise ops)."""
+    if node.op == "CONV_2D":
+        w = graph.tensor(node.inputs[1])
+        return graph.tensor(node.outputs[0]).size * w.shape[1] * w.shape[2] * w.shape[3]
+    if node.op == "DEPTHWISE_CONV_2D":
+        w = graph.tensor(node.inputs[1])
+        return graph.tensor(node.outputs[0]).size * w.shape[1] * w.shape[2]
+    if node.op == "FULLY_CONNECTED":
+        w = graph.tensor(node.inputs[1])
+        return graph.tensor(node.outputs[0]).size * w.shape[1]
+    return 0
+
+
+def node_params(graph: Graph, node: Node) -> int:
+    """Number of constant values (weights and biases) a node holds."""
+    return sum(t.size for t in graph.node_inputs(node) if t is not None and t.is_constant)
+
+
+def graph_macs(graph: Graph) -> int:
+    return sum(node_macs(graph, n) for n in graph.nodes)
+
+
+def graph_params(graph: Graph) -> int:
+    return sum(node_params(graph, n) for n in graph.nodes)
+
