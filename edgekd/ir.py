@@ -214,6 +214,12 @@ class Graph:
             for t in (*self.node_inputs(node), *self.node_outputs(node)):
                 if t is not None and t.dtype not in DTYPES:
                     raise GraphError(f"{where}: tensor {t.name!r} has dtype {t.dtype}")
+                if t is not None and t.is_constant and tuple(t.data.shape) != t.shape:
+                    raise GraphError(f"{where}: constant {t.name!r} holds data of shape "
+                                     f"{tuple(t.data.shape)}, declared {t.shape}")
+            for key in ("stride", "dilation", "filter"):
+                if key in node.attrs and min(node.attrs[key]) < 1:
+                    raise GraphError(f"{where}: {key} {tuple(node.attrs[key])} must be >= 1")
             try:
                 check_node(self, node)
             except GraphError as e:

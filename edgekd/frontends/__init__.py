@@ -1,0 +1,34 @@
+"""Front ends: model files in, ``ir.Graph`` out.
+
+``load_model`` picks the reader from the file suffix. Readers are imported on use, so a
+format's dependencies load only when a file of that format is read.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from edgekd.errors import EdgeKDError, UnsupportedError
+from edgekd.ir import Graph
+
+# Suffix -> "module:function" of the reader; a new format is one line here.
+READERS = {
+    ".tflite": "edgekd.frontends.tflite:read_tflite",
+}
+
+
+def load_model(path: str | os.PathLike, **options) -> Graph:
+    """Read a model file into a validated Graph; ``options`` go to the format's reader."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeKDError(f"{path}: no such file")
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise UnsupportedError(f"{path}: unknown model format {path.suffix or '(no suffix)'!r}; "
+                               f"supported: {', '.join(READERS)}")
+    module, function = reader.split(":")
+    return getattr(importlib.import_module(module), function)(path, **options)
+
+
+__all__ = ["READERS", "load_model"]

@@ -1,0 +1,81 @@
+"""User arrays in and out of .npy/.npz files, checked against a graph's inputs.
+
+A graph input of shape S takes either one sample (an array of shape S) or a batch (shape
+[N, *S]); ``run_reference`` runs each sample through the numpy reference and stacks.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgekd.errors import EdgeKDError
+from edgekd.ir import Graph
+
+
+def load_array(path: str | os.PathLike) -> np.ndarray:
+    """One array from a .npy file (no pickles)."""
+    path = Path(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise EdgeKDError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise EdgeKDError(f"{path}: not a .npy array file ({error})") from None
+    if not isinstance(array, np.ndarray):
+        raise EdgeKDError(f"{path}: holds several arrays; pass one .npy per model input")
+    return array
+
+
+def run_reference(graph: Graph, arrays: list[np.ndarray],
+                  labels: list[str] | None = None) -> list[np.ndarray]:
+    """Outputs of the numpy reference for one sample or a batch per graph input.
+
+    Raises EdgeKDError naming the expected dtype and shape when an array does not fit;
+    ``labels`` (e.g. file names) name the arrays in that message.
+    """
+    from edgekd.reference import run
+
+    labels = labels or [f"input {k}" for k in range(len(arrays))]
+    if len(arrays) != len(graph.inputs):
+        raise EdgeKDError(f"graph {graph.name!r} has {len(graph.inputs)} input(s) "
+                          f"{graph.inputs}, got {len(arrays)} array(s)")
+    batch_sizes = set()
+    for array, label, name in zip(arrays, labels, graph.inputs):
+        t = graph.tensor(name)
+        single, batched = array.shape == t.shape, array.shape[1:] == t.shape
+        if array.dtype != np.dtype(t.dtype) or not (single or batched):
+            raise EdgeKDError(f"{label}: input {name!r} must be {t.dtype} {list(t.shape)} "
+                              f"(or a batch [N, {', '.join(map(str, t.shape))}]), got "
+                              f"{array.dtype} {list(array.shape)}")
+        batch_sizes.add(None if single else array.shape[0])
+    if len(batch_sizes) > 1:
+        raise EdgeKDError(f"inputs mix single samples and batch sizes: {labels}")
+    batch = batch_sizes.pop() if batch_sizes else None
+    if batch is None:
+        return run(graph, arrays)
+    results = [run(graph, [a[n] for a in arrays]) for n in range(batch)]
+    return [np.stack([r[k] for r in results]) for k in range(len(graph.outputs))]
+
+
+def save_arrays(path: str | os.PathLike, named: dict[str, np.ndarray]) -> Path:
+    """Write one array to .npy, or several by name to .npz; atomic (temp file + rename)."""
+    path = Path(path)
+    if path.suffix != ".npz" and len(named) != 1:
+        raise EdgeKDError(f"{path}: the model has {len(named)} outputs; write them to a .npz")
+    if not path.parent.is_dir():
+        raise EdgeKDError(f"{path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if path.suffix == ".npz":
+                np.savez(f, **named)
+            else:
+                np.save(f, next(iter(named.values())), allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
