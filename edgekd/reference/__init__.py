@@ -1,0 +1,18 @@
+"""The numpy integer reference: one function per op, bit-exact with TFLM's reference kernels.
+
+``run(graph, inputs)`` evaluates a graph; ``run_all`` also returns every intermediate.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["run", "run_all"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the interpreter needs edgekd.registry, which imports the
+    # kernels of this package, so an eager import here would be circular.
+    if name in __all__:
+        from edgekd.reference import interpreter
+        return getattr(interpreter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekd.errors import GraphError
+from edgekd.errors import GraphError, UnsupportedError
 from edgekd.ir import Graph, Node
 from edgekd.reference.requantize import (
     activation_range,
@@ -101,11 +101,28 @@ def _per_tensor(graph: Graph, name: str) -> tuple[float, int]:
     return q.scalar_scale, q.scalar_zero_point
 
 
+def _where(graph: Graph, node: Node) -> str:
+    return f"graph {graph.name!r}: node {node.name!r} ({node.op})"
+
+
+def _activation_range(graph: Graph, node: Node, scale: float, zero_point: int
+                      ) -> tuple[int, int]:
+    try:
+        return activation_range(node.attrs["activation"], scale, zero_point)
+    except ValueError as e:
+        raise UnsupportedError(f"{_where(graph, node)}: {e}") from None
+
+
 def _channel_multipliers(in_scale: float, w_scales: np.ndarray, out_scale: float,
                          channels: int) -> tuple[np.ndarray, np.ndarray]:
-    # TFLM: effective scale = double(input_scale) * double(filter_scale[c]) / double(output_scale)
+    # TFLM (PopulateConvolutionQuantizationParams, and FULLY_CONNECTED with per-channel
+    # weights): double(input_scale) * double(filter_scale[c]) / double(output_scale).
     scales = np.broadcast_to(w_scales, (channels,))
-    pairs = [quantize_multiplier(in_scale * float(s) / out_scale) for s in scales]
+    return _multiplier_arrays([in_scale * float(s) / out_scale for s in scales])
+
+
+def _multiplier_arrays(reals: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [quantize_multiplier(r) for r in reals]
     return (np.array([m for m, _ in pairs], dtype=np.int32),
             np.array([s for _, s in pairs], dtype=np.int32))
 
@@ -118,7 +135,7 @@ def prepare_conv(graph: Graph, node: Node) -> ConvParams:
     kernel = (w.shape[1], w.shape[2])
     pad_h, pad_w = padding_of(node, (x.shape[1], x.shape[2]), (y.shape[1], y.shape[2]), kernel)
     mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, y.shape[3])
-    act_min, act_max = activation_range(node.attrs["activation"], out_scale, out_zp)
+    act_min, act_max = _activation_range(graph, node, out_scale, out_zp)
     return ConvParams(
         input_offset=-in_zp, output_offset=out_zp,
         stride_h=node.attrs["stride"][0], stride_w=node.attrs["stride"][1],
@@ -135,8 +152,14 @@ def prepare_fully_connected(graph: Graph, node: Node) -> FullyConnectedParams:
     y = graph.tensor(node.outputs[0])
     in_scale, in_zp = _per_tensor(graph, x.name)
     out_scale, out_zp = _per_tensor(graph, y.name)
-    mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, w.shape[0])
-    act_min, act_max = activation_range(node.attrs["activation"], out_scale, out_zp)
+    if w.quant.scale.size > 1:
+        mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, w.shape[0])
+    else:
+        # Per-tensor weights take GetQuantizedConvolutionMultipler's path, whose product of
+        # the two scales is a float32 product.
+        product = float(np.float32(in_scale) * np.float32(w.quant.scale[0]))
+        mult, shift = _multiplier_arrays([product / out_scale] * w.shape[0])
+    act_min, act_max = _activation_range(graph, node, out_scale, out_zp)
     return FullyConnectedParams(
         input_offset=-in_zp, filter_offset=-int(w.quant.zero_point[0]), output_offset=out_zp,
         activation_min=act_min, activation_max=act_max, multiplier=mult, shift=shift,
@@ -148,7 +171,7 @@ def prepare_pool(graph: Graph, node: Node) -> PoolParams:
     out_scale, out_zp = _per_tensor(graph, y.name)
     fh, fw = node.attrs["filter"]
     pad_h, pad_w = padding_of(node, (x.shape[1], x.shape[2]), (y.shape[1], y.shape[2]), (fh, fw))
-    act_min, act_max = activation_range(node.attrs["activation"], out_scale, out_zp)
+    act_min, act_max = _activation_range(graph, node, out_scale, out_zp)
     return PoolParams(
         stride_h=node.attrs["stride"][0], stride_w=node.attrs["stride"][1],
         filter_h=fh, filter_w=fw, pad_h=pad_h, pad_w=pad_w,
@@ -164,8 +187,15 @@ def prepare_add(graph: Graph, node: Node) -> AddParams:
     twice_max_input_scale = 2.0 * max(s1, s2)
     m1, sh1 = quantize_multiplier_smaller_than_one(s1 / twice_max_input_scale)
     m2, sh2 = quantize_multiplier_smaller_than_one(s2 / twice_max_input_scale)
-    mo, sho = quantize_multiplier_smaller_than_one(twice_max_input_scale / ((1 << left_shift) * so))
-    act_min, act_max = activation_range(node.attrs["activation"], so, zpo)
+    try:
+        mo, sho = quantize_multiplier_smaller_than_one(
+            twice_max_input_scale / ((1 << left_shift) * so))
+    except ValueError:
+        raise UnsupportedError(
+            f"{_where(graph, node)}: output scale {so:g} is too small for the input scales "
+            f"{s1:g}, {s2:g} (TFLite's int8 ADD needs 2 * max input scale < 2^20 * output scale)"
+        ) from None
+    act_min, act_max = _activation_range(graph, node, so, zpo)
     return AddParams(
         input1_offset=-zp1, input1_multiplier=m1, input1_shift=sh1,
         input2_offset=-zp2, input2_multiplier=m2, input2_shift=sh2,
@@ -179,10 +209,14 @@ SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5  # TFLM's kScaledDiffIntegerBits
 
 def prepare_softmax(graph: Graph, node: Node) -> SoftmaxParams:
     in_scale, _ = _per_tensor(graph, node.inputs[0])
-    beta = float(node.attrs["beta"])
+    beta = float(np.float32(node.attrs["beta"]))  # a float32 in the model, as the scales
     bits = SOFTMAX_SCALED_DIFF_INTEGER_BITS
     # PreprocessSoftmaxScaling: beta * scale * 2^(31 - bits), capped just below 2^31.
     real = min(beta * in_scale * (1 << (31 - bits)), (1 << 31) - 1.0)
+    if not real > 1.0:
+        raise UnsupportedError(
+            f"{_where(graph, node)}: beta {beta:g} x input scale {in_scale:g} is below 2^-26, "
+            "which TFLite's int8 softmax cannot represent")
     multiplier, left_shift = quantize_multiplier_greater_than_one(real)
     # CalculateInputRadius(bits, left_shift, 31)
     max_scaled = ((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift)

@@ -36,7 +36,10 @@ def quantize_multiplier_smaller_than_one(real: float) -> tuple[int, int]:
     """As QuantizeMultiplierSmallerThanOneExp: requires 0 < real < 1, shift <= 0."""
     if not 0.0 < real < 1.0:
         raise ValueError(f"multiplier {real} is not in (0, 1)")
-    return quantize_multiplier(real)
+    multiplier, shift = quantize_multiplier(real)
+    if shift > 0:  # real rounded up to 1.0
+        raise ValueError(f"multiplier {real} rounds to 1.0")
+    return multiplier, shift
 
 
 def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
@@ -48,7 +51,19 @@ def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
 
 def round_half_away(x: float) -> int:
     """C's round(): halves go away from zero (Python's round() goes to even)."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    magnitude = abs(x)
+    whole = math.floor(magnitude)
+    # Compare the exact fractional part: floor(|x| + 0.5) misrounds 0.49999999999999994.
+    if magnitude - whole >= 0.5:
+        whole += 1
+    return int(whole) if x >= 0 else -int(whole)
+
+
+def wrap_int32(x) -> np.ndarray:
+    """Two's complement wrap of int64 values to int32, as C's int32 arithmetic does on every
+    target edgekd supports (signed overflow is undefined in C; the hardware wraps)."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
 def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
@@ -83,16 +98,24 @@ def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    # x * 2^left wraps like C's int32 multiply would not (UB there); TFLite never exceeds int32.
-    shifted = x * (np.int64(1) << left)
+    # C computes x * (1 << left) in int32; valid models never overflow it, and when they do
+    # the hardware wraps, so the reference wraps too.
+    shifted = wrap_int32(x * (np.int64(1) << left))
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 
 
 def activation_range(activation: str, scale: float, zero_point: int,
                      qmin: int = -128, qmax: int = 127) -> tuple[int, int]:
-    """Clamp range of a fused activation, as CalculateActivationRangeQuantized computes it."""
+    """Clamp range of a fused activation, as CalculateActivationRangeQuantized computes it.
+
+    Raises ValueError where TFLM's Prepare fails: a bound that does not fit in int32.
+    """
     def quantize(value: float) -> int:
-        return zero_point + round_half_away(value / scale)
+        # TFLM divides in float32 (Quantize in kernel_util.cc): round(float(value) / scale).
+        steps = round_half_away(float(np.float32(value) / np.float32(scale)))
+        if not INT32_MIN <= steps <= INT32_MAX:
+            raise ValueError(f"{activation} bound {value} at scale {scale:g} overflows int32")
+        return zero_point + steps
 
     if activation == "NONE":
         return qmin, qmax
@@ -101,3 +124,18 @@ def activation_range(activation: str, scale: float, zero_point: int,
     if activation == "RELU6":
         return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
     raise ValueError(f"unknown activation {activation!r}")
+
+
+def requantize_to_int8(acc, bias, multiplier, shift, output_offset: int,
+                       activation_min: int, activation_max: int) -> np.ndarray:
+    """The output stage of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED.
+
+    ``acc`` holds the int32 accumulators with channels on the last axis; ``bias`` (int32,
+    per channel) may be None. As TFLM: add the bias, requantize per channel, add the output
+    zero point, clamp to the activation range.
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    if bias is not None:
+        acc = acc + np.asarray(bias, dtype=np.int64)
+    scaled = multiply_by_quantized_multiplier(wrap_int32(acc), multiplier, shift)
+    return np.clip(scaled + output_offset, activation_min, activation_max).astype(np.int8)

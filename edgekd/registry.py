@@ -1,0 +1,83 @@
+"""One table from each IR op to its three implementations.
+
+For every op: how its integer parameters are prepared offline (reference/params.py), the
+numpy reference that defines its result (reference/<op>.py) and the C kernel that computes
+it on the device (runtime_c/include/edgekd/ekd.h). The interpreter and the code generator
+both look ops up here, so adding an op touches the op's own files and this table only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from edgekd.errors import UnsupportedError
+from edgekd.ir import Graph, Node
+from edgekd.reference import params
+from edgekd.reference.add import add
+from edgekd.reference.conv import conv2d
+from edgekd.reference.depthwise_conv import depthwise_conv2d
+from edgekd.reference.fully_connected import fully_connected
+from edgekd.reference.pooling import average_pool, max_pool
+from edgekd.reference.quantize import dequantize, quantize
+from edgekd.reference.reshape import reshape
+from edgekd.reference.softmax import softmax
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """How one IR op is prepared, computed by the reference, and called in C.
+
+    ``prepare(graph, node)`` returns the op's parameter record (None for RESHAPE, which
+    has no parameters). The reference is called as
+    ``reference([params,] *inputs[:num_inputs], [out_shape])``: params when the op has a
+    prepare function, missing optional inputs as None, the output shape when
+    ``takes_out_shape``. ``c_kernel`` is None for ops the generated C does not call a
+    kernel for (RESHAPE aliases its input buffer).
+    """
+
+    op: str
+    prepare: Callable[[Graph, Node], Any] | None
+    reference: Callable[..., np.ndarray]
+    c_kernel: str | None
+    num_inputs: int
+    takes_out_shape: bool
+
+    def evaluate(self, op_params: Any, inputs: list[np.ndarray | None],
+                 out_shape: tuple[int, ...]) -> np.ndarray:
+        """Run the reference on the node's input arrays (constants included)."""
+        args: list[Any] = list(inputs[:self.num_inputs])
+        args += [None] * (self.num_inputs - len(args))
+        if self.prepare is not None:
+            args.insert(0, op_params)
+        if self.takes_out_shape:
+            args.append(tuple(out_shape))
+        return self.reference(*args)
+
+
+OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
+    OpSpec("CONV_2D", params.prepare_conv, conv2d, "ekd_conv2d_s8", 3, True),
+    OpSpec("DEPTHWISE_CONV_2D", params.prepare_conv, depthwise_conv2d,
+           "ekd_depthwise_conv2d_s8", 3, True),
+    OpSpec("FULLY_CONNECTED", params.prepare_fully_connected, fully_connected,
+           "ekd_fully_connected_s8", 3, True),
+    OpSpec("AVERAGE_POOL_2D", params.prepare_pool, average_pool, "ekd_avgpool_s8", 1, True),
+    OpSpec("MAX_POOL_2D", params.prepare_pool, max_pool, "ekd_maxpool_s8", 1, True),
+    OpSpec("ADD", params.prepare_add, add, "ekd_add_s8", 2, False),
+    OpSpec("RESHAPE", None, reshape, None, 1, True),
+    OpSpec("SOFTMAX", params.prepare_softmax, softmax, "ekd_softmax_s8", 1, False),
+    OpSpec("QUANTIZE", params.prepare_quantize, quantize, "ekd_quantize_f32_s8", 1, False),
+    OpSpec("DEQUANTIZE", params.prepare_quantize, dequantize, "ekd_dequantize_s8_f32", 1,
+           False),
+)}
+
+
+def op_spec(op: str) -> OpSpec:
+    """The OpSpec of an IR op; UnsupportedError naming the known ops otherwise."""
+    try:
+        return OP_SPECS[op]
+    except KeyError:
+        raise UnsupportedError(
+            f"op {op} has no reference implementation; supported: {', '.join(OP_SPECS)}"
+        ) from None
