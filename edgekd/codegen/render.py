@@ -1,0 +1,203 @@
+"""Render a Graph into C sources: ``<name>.h``, ``<name>.c``, ``<name>_weights.c`` and a
+CMake fragment ``<name>.cmake``, from the Jinja templates in ``templates/``.
+
+Python decides everything here (parameters, offsets, symbol names, the text of every
+number); the templates only lay the text out. The same graph always gives byte-identical
+files: nothing depends on dict order, time, paths or the host.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from edgekd.codegen.identifiers import IdentifierScope, c_comment_name, c_identifier
+from edgekd.codegen.layers import (
+    C_TYPES, LayerCode, WeightArray, c_float, layer_code, scratch_bytes,
+)
+from edgekd.codegen.planner import ALIGNMENT, ArenaPlan, plan_arena
+from edgekd.errors import EdgeKDError, GraphError
+from edgekd.ir import Graph, Tensor
+from edgekd.shapes import graph_macs
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+
+
+@dataclass(frozen=True)
+class BoundaryTensor:
+    """The model's input or output as the header describes it."""
+
+    name: str  # comment-safe model name of the tensor
+    ctype: str
+    shape: tuple[int, ...]
+    size: int  # elements
+    nbytes: int
+    scale: str | None  # C float literal, None for a float tensor without quantization
+    scale_exact: str | None  # the scale with 17 significant digits, for the comment
+    zero_point: int | None
+
+
+@dataclass(frozen=True)
+class GeneratedModel:
+    """Everything ``generate`` derived from the graph, for callers that need more than text."""
+
+    name: str
+    files: dict[str, str]
+    plan: ArenaPlan
+    layers: list[LayerCode]
+    weights: list[WeightArray]
+    tensor_dtypes: dict[str, np.dtype]  # every activation tensor's numpy dtype
+    tensor_shapes: dict[str, tuple[int, ...]]
+
+    @property
+    def weights_bytes(self) -> int:
+        return sum(w.nbytes for w in self.weights)
+
+
+def model_identifier(name: str) -> str:
+    """``name`` if it is a valid C identifier to prefix the model's symbols, else an error."""
+    if c_identifier(name) != name:
+        raise EdgeKDError(f"model name {name!r} is not a C identifier; "
+                          f"use e.g. {c_identifier(name, fallback='model')!r}")
+    return name
+
+
+def generate(graph: Graph, name: str, plan: ArenaPlan | None = None) -> dict[str, str]:
+    """The C sources of ``graph`` as {filename: text}; ``name`` prefixes every symbol."""
+    return generate_model(graph, name, plan).files
+
+
+def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> GeneratedModel:
+    """As ``generate``, also returning the plan, layers and weights it used.
+
+    ``plan`` overrides the planner (tests use it to check that a wrong plan is caught).
+    """
+    name = model_identifier(name)
+    graph.validate()
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise GraphError(f"graph {graph.name!r}: generated code supports one input and one "
+                         f"output, the model has {len(graph.inputs)} and {len(graph.outputs)}")
+    if plan is None:
+        plan = plan_arena(graph, scratch_bytes=scratch_bytes)
+    weights: dict[str, WeightArray] = {}
+    layers = [layer_code(graph, plan, index, node, name, weights)
+              for index, node in enumerate(graph.nodes)]
+    weight_list = list(weights.values())
+    context = {
+        "name": name,
+        "NAME": name.upper(),
+        "source": c_comment_name(graph.name),
+        "input": _boundary(graph.tensor(graph.inputs[0])),
+        "output": _boundary(graph.tensor(graph.outputs[0])),
+        "arena_bytes": plan.arena_bytes,
+        "alignment": ALIGNMENT,
+        "lower_bound": plan.lower_bound,
+        "layers": layers,
+        "weights": weight_list,
+        "weights_bytes": sum(w.nbytes for w in weight_list),
+        "macs": graph_macs(graph),
+        "tensor_ids": _tensor_ids(plan, name),
+        "poison_at_start": plan.arena_bytes > 0,
+        "static_arena_bytes": max(plan.arena_bytes, 1),  # C has no zero-length arrays
+        "any_kernel": any(layer.kernel for layer in layers),
+        "needs_string_h": any(layer.needs_memmove for layer in layers),
+    }
+    env = _environment()
+    files = {
+        f"{name}.h": env.get_template("model.h.j2").render(context),
+        f"{name}.c": env.get_template("model.c.j2").render(context),
+        f"{name}_weights.c": env.get_template("weights.c.j2").render(context),
+        f"{name}.cmake": env.get_template("model.cmake.j2").render(context),
+    }
+    activations = [graph.tensor(t) for t in plan.tensors]
+    return GeneratedModel(name, files, plan, layers, weight_list,
+                          tensor_dtypes={t.name: np.dtype(t.dtype) for t in activations},
+                          tensor_shapes={t.name: t.shape for t in activations})
+
+
+def write_sources(graph: Graph, out_dir: str | os.PathLike, name: str,
+                  plan: ArenaPlan | None = None) -> GeneratedModel:
+    """Generate and write the sources into ``out_dir``; returns what was generated.
+
+    The files are first written to a temporary folder beside ``out_dir``: a new
+    ``out_dir`` appears whole by one rename; in an existing one each file is replaced by a
+    rename (other files there are left alone), so no file is ever half written.
+    """
+    model = generate_model(graph, name, plan)
+    write_files(model, out_dir)
+    return model
+
+
+def write_files(model: GeneratedModel, out_dir: str | os.PathLike) -> None:
+    """Write generated files into ``out_dir`` as ``write_sources`` describes."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise EdgeKDError(f"{out}: exists and is not a directory")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would otherwise become out_dir's mode
+    try:
+        for filename, text in model.files.items():
+            (staging / filename).write_text(text, encoding="ascii")
+        if out.exists():
+            for filename in model.files:
+                os.replace(staging / filename, out / filename)
+        else:
+            os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["designated"] = designated_initializers
+    return env
+
+
+def designated_initializers(fields: list[tuple[str, int]], width: int = 76) -> list[str]:
+    """``.field = value,`` items packed into lines of at most ``width`` characters."""
+    lines: list[str] = []
+    for item in (f".{name} = {value}," for name, value in fields):
+        if lines and len(lines[-1]) + 1 + len(item) <= width:
+            lines[-1] += " " + item
+        else:
+            lines.append(item)
+    return lines
+
+
+def _boundary(tensor: Tensor) -> BoundaryTensor:
+    q = tensor.quant
+    per_tensor = q is not None and q.scale.size == 1
+    return BoundaryTensor(
+        name=c_comment_name(tensor.name),
+        ctype=C_TYPES[tensor.dtype],
+        shape=tensor.shape,
+        size=tensor.size,
+        nbytes=tensor.nbytes,
+        scale=c_float(q.scale[0]) if per_tensor else None,
+        scale_exact=f"{float(np.float32(q.scale[0])):.17g}" if per_tensor else None,
+        zero_point=int(q.zero_point[0]) if per_tensor else None,
+    )
+
+
+def _tensor_ids(plan: ArenaPlan, name: str) -> list[tuple[str, int]]:
+    scope = IdentifierScope()
+    prefix = f"{name.upper()}_TENSOR_"
+    ids = sorted(plan.tensors.values(), key=lambda p: p.tensor_id)
+    return [(scope.unique(p.name, prefix=prefix), p.tensor_id) for p in ids]
+
+
