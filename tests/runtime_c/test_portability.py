@@ -1,0 +1,95 @@
+"""Every runtime source compiles warning-free as strict C99 with the host compilers and
+the embedded cross compilers, needs nothing from a C library, and keeps no global state."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgekd.verify.cffi_build import RUNTIME_INCLUDE, runtime_sources
+
+STRICT_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Werror", "-O2"]
+
+# name: (compiler, target flags, nm). The cross builds are freestanding: the runtime uses
+# only <stdint.h> and <stddef.h>, which the compiler itself provides.
+TOOLCHAINS = {
+    "gcc": ("gcc", [], "nm"),
+    "clang": ("clang", [], "nm"),
+    "cortex-m0": ("arm-none-eabi-gcc", ["-mcpu=cortex-m0", "-mthumb", "-ffreestanding"],
+                  "arm-none-eabi-nm"),
+    "cortex-m4f": ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16",
+                                         "-mfloat-abi=hard", "-ffreestanding"],
+                   "arm-none-eabi-nm"),
+    "rv32imac": ("riscv64-unknown-elf-gcc", ["-march=rv32imac", "-mabi=ilp32",
+                                             "-ffreestanding"], "riscv64-unknown-elf-nm"),
+}
+CROSS = ("cortex-m0", "cortex-m4f", "rv32imac")
+
+
+@pytest.fixture(scope="module")
+def runtime_objects(tmp_path_factory):
+    """Compiles the runtime once per toolchain for all tests of this module."""
+    built: dict[str, list[Path]] = {}
+
+    def objects(toolchain: str) -> list[Path]:
+        if toolchain not in built:
+            built[toolchain] = compile_runtime_objects(toolchain,
+                                                       tmp_path_factory.mktemp(toolchain))
+        return built[toolchain]
+    return objects
+
+
+def compile_runtime_objects(toolchain: str, out_dir: Path) -> list[Path]:
+    compiler, target_flags, _ = TOOLCHAINS[toolchain]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} not installed (scripts/system-packages.sh installs it)")
+    sources = runtime_sources()
+    result = subprocess.run(
+        [compiler, *STRICT_FLAGS, *target_flags, f"-I{RUNTIME_INCLUDE}", "-c",
+         *map(str, sources)], cwd=out_dir, capture_output=True, text=True)
+    assert result.returncode == 0, f"{toolchain}: {compiler} failed:\n{result.stderr}"
+    assert result.stderr == "", f"{toolchain}: {compiler} printed diagnostics:\n{result.stderr}"
+    return [out_dir / (s.stem + ".o") for s in sources]
+
+
+def symbols(toolchain: str, objects: list[Path], *options: str) -> list[tuple[str, str]]:
+    """(type letter, name) of the symbols nm lists for the objects."""
+    nm = TOOLCHAINS[toolchain][2]
+    if shutil.which(nm) is None:
+        pytest.skip(f"{nm} not installed")
+    out = subprocess.run([nm, *options, *map(str, objects)], capture_output=True, text=True,
+                         check=True).stdout
+    return [(line.split()[-2], line.split()[-1]) for line in out.splitlines()
+            if len(line.split()) >= 2 and not line.endswith(":")]
+
+
+def test_runtime_has_one_source_per_kernel():
+    names = {s.stem for s in runtime_sources()}
+    assert {"ekd_conv2d_s8", "ekd_depthwise_conv2d_s8", "ekd_fully_connected_s8",
+            "ekd_avgpool_s8", "ekd_maxpool_s8", "ekd_add_s8", "ekd_softmax_s8",
+            "ekd_quantize_f32_s8", "ekd_dequantize_s8_f32"} <= names
+
+
+@pytest.mark.parametrize("toolchain", sorted(TOOLCHAINS))
+def test_runtime_compiles_strict_c99(toolchain, runtime_objects):
+    assert all(o.is_file() for o in runtime_objects(toolchain))
+
+
+@pytest.mark.parametrize("toolchain", CROSS)
+def test_runtime_needs_only_the_compiler_support_library(toolchain, runtime_objects):
+    """Undefined symbols are libgcc's soft-float/division helpers (all start with "__"):
+    no libc, no libm, not even memcpy."""
+    objects = runtime_objects(toolchain)
+    undefined = {name for _, name in symbols(toolchain, objects, "-u")}
+    assert {name for name in undefined if not name.startswith("__")} == set()
+
+
+@pytest.mark.parametrize("toolchain", CROSS)
+def test_runtime_keeps_no_global_state(toolchain, runtime_objects):
+    """No writable data or bss: every kernel works only on its arguments."""
+    objects = runtime_objects(toolchain)
+    writable = [(kind, name) for kind, name in symbols(toolchain, objects)
+                if kind in "DdBbCcGgSs"]
+    assert writable == []
