@@ -9,7 +9,7 @@ import pytest
 from edgekd.cli import main
 from edgekd.frontends.tflite import read_tflite, save_tflite
 from edgekd.shapes import graph_macs
-from frontends.tflite_models import all_ops_graph, fc_keep_dims_graph
+from tests.frontends.tflite_models import all_ops_graph, fc_keep_dims_graph
 
 EXPECTED_TOTALS = {  # layers, MACs (the README's 2.66 M and 12.5 M, exactly)
     "kws_ref_model.tflite": ("layers: 13", "MACs: 2,656,768 (2.66 M)"),

@@ -57,7 +57,7 @@ def _read(data: bytes) -> Graph | None:
 @pytest.fixture(params=["synthetic", "kws"])
 def model_bytes(request) -> bytes:
     if request.param == "kws":
-        from conftest import mlperf_model
+        from tests.conftest import mlperf_model
         return mlperf_model("kws").read_bytes()
     return write_tflite(all_ops_graph())
 

@@ -6,7 +6,7 @@ sanitizer and stops at the first finding (test_sanitized.py runs the kernel test
 from __future__ import annotations
 
 import pytest
-from ekd_runtime import RuntimeKernels, host_build_flags
+from .ekd_runtime import RuntimeKernels, host_build_flags
 
 from edgekd.verify.cffi_build import compile_runtime
 

@@ -3,7 +3,7 @@ parameters from edgekd's own Prepare (reference/params.py: prepare_add)."""
 from __future__ import annotations
 
 import numpy as np
-from ekd_strategies import int8_arrays, kernel_settings, zero_points
+from .ekd_strategies import int8_arrays, kernel_settings, zero_points
 from hypothesis import given
 from hypothesis import strategies as st
 

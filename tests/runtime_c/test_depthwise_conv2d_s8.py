@@ -3,7 +3,7 @@ reference depthwise_conv2d."""
 from __future__ import annotations
 
 import numpy as np
-from ekd_strategies import (
+from .ekd_strategies import (
     activation_ranges,
     biases,
     int8_arrays,
@@ -13,7 +13,7 @@ from ekd_strategies import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
-from test_conv2d_s8 import spatial
+from .test_conv2d_s8 import spatial
 
 from edgekd.reference.depthwise_conv import depthwise_conv2d
 from edgekd.reference.params import ConvParams

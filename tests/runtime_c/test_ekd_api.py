@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from ekd_runtime import EKD_ERROR_ARGUMENT, EKD_OK, KernelError
+from .ekd_runtime import EKD_ERROR_ARGUMENT, EKD_OK, KernelError
 
 from edgekd.reference.conv import conv2d
 from edgekd.reference.params import AddParams, ConvParams, PoolParams, SoftmaxParams

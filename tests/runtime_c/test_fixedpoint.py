@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ekd_runtime import host_build_flags
+from .ekd_runtime import host_build_flags
 
 from edgekd.reference import requantize, softmax
 from edgekd.verify.cffi_build import RUNTIME_INCLUDE, RUNTIME_SRC, compile_module

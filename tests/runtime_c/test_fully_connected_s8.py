@@ -3,7 +3,7 @@ reference fully_connected."""
 from __future__ import annotations
 
 import numpy as np
-from ekd_strategies import (
+from .ekd_strategies import (
     activation_ranges,
     biases,
     int8_arrays,

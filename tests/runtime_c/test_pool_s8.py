@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ekd_strategies import activation_ranges, int8_arrays, kernel_settings
+from .ekd_strategies import activation_ranges, int8_arrays, kernel_settings
 from hypothesis import given
 from hypothesis import strategies as st
 

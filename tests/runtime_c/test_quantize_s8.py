@@ -3,7 +3,7 @@ references quantize and dequantize: int8 bytes and float32 bits must match."""
 from __future__ import annotations
 
 import numpy as np
-from ekd_strategies import kernel_settings, zero_points
+from .ekd_strategies import kernel_settings, zero_points
 from hypothesis import given
 from hypothesis import strategies as st
 

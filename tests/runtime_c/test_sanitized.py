@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ekd_runtime import SANITIZE_ENV
+from .ekd_runtime import SANITIZE_ENV
 
 HERE = Path(__file__).resolve().parent
 

@@ -3,7 +3,7 @@ with parameters from edgekd's own Prepare (reference/params.py: prepare_softmax)
 from __future__ import annotations
 
 import numpy as np
-from ekd_strategies import int8_arrays, kernel_settings
+from .ekd_strategies import int8_arrays, kernel_settings
 from hypothesis import given
 from hypothesis import strategies as st
 

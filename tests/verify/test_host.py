@@ -19,8 +19,8 @@ from edgekd.errors import EdgeKDError, VerificationError
 from edgekd.frontends.tflite import save_tflite
 from edgekd.verify.host import verify_host
 
-from codegen.graphs import small_cnn
-from conftest import mlperf_model
+from tests.codegen.graphs import small_cnn
+from tests.conftest import mlperf_model
 
 
 def broken_lifetime_plan(graph):
@@ -112,7 +112,7 @@ def test_seeds_give_different_inputs_but_the_same_verdict():
 
 
 def test_every_op_through_tflite_file(tmp_path):
-    from frontends.tflite_models import all_ops_graph
+    from tests.frontends.tflite_models import all_ops_graph
 
     path = tmp_path / "all_ops.tflite"
     save_tflite(all_ops_graph(), path)
