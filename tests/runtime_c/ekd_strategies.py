@@ -73,10 +73,15 @@ def requantization(draw, channels: int) -> tuple[np.ndarray, np.ndarray]:
 
 @st.composite
 def biases(draw, channels: int) -> np.ndarray | None:
-    """None, small int32 biases (typical), or any int32 (accumulator wrap-around)."""
-    kind = draw(st.sampled_from(("none", "typical", "full")))
+    """None, small int32 biases (typical), any int32, or int32 extremes (where adding the
+    accumulator wraps around, as it does in TFLM's int32 arithmetic)."""
+    kind = draw(st.sampled_from(("none", "typical", "full", "extreme")))
     if kind == "none":
         return None
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "extreme":
+        near_end = rng.integers(0, 1 << 16, size=channels)
+        return np.where(rng.integers(0, 2, size=channels) == 1, (1 << 31) - 1 - near_end,
+                        -(1 << 31) + near_end).astype(np.int32)
     bound = 1 << 20 if kind == "typical" else 1 << 31
     return rng.integers(-bound, bound, size=channels, dtype=np.int64).astype(np.int32)
