@@ -1,0 +1,88 @@
+"""`edgekd quantize` as a library call: load a torch model and data, quantize, report, save.
+
+PTQ calibrates on the training split; QAT fine-tunes on it (labels required), starting
+from a min-max calibration. Accuracies are measured on the test split: the float model in
+torch, the int8 model in edgekd's numpy integer reference (what the C code computes).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from edgekd.data import Dataset, load_dataset
+from edgekd.errors import EdgeKDError
+from edgekd.ir import Graph
+from edgekd.quant.convert import convert
+from edgekd.quant.evaluate import int8_accuracy, torch_accuracy
+from edgekd.quant.observers import METHODS
+from edgekd.quant.ptq import quantize
+from edgekd.quant.qat import prepare_qat, train_qat
+
+CLI_METHODS = (*METHODS, "qat")
+
+
+def quantize_to_file(model_spec: str, weights: str | None, data: str | Dataset, method: str,
+                     output: str | os.PathLike, *, epochs: int = 3, lr: float = 1e-4,
+                     float_io: bool = False,
+                     log: Callable[[str], None] | None = print) -> dict:
+    """Quantize the model built by ``model_spec`` (pkg.module:factory, weights from a state
+    dict file) and write it to ``output`` (.tflite). Returns the accuracies (None without
+    test labels) and the graph."""
+    from edgekd.distill.teachers import load_module  # factory + weights_only state dict
+
+    if method not in CLI_METHODS:
+        raise EdgeKDError(f"unknown method {method!r}; use one of {', '.join(CLI_METHODS)}")
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    if len(dataset.train) == 0:
+        raise EdgeKDError(f"{dataset.name}: the training split (calibration data) is empty")
+    model = load_module(model_spec, weights, role="model").eval()
+    test = dataset.test if dataset.test.y is not None and len(dataset.test) else None
+    float_accuracy = torch_accuracy(model, test.x, test.y) if test else None
+    if method == "qat":
+        graph = _quantization_aware(model, dataset, epochs, lr, float_io, log)
+    else:
+        graph = quantize(model, dataset.train.x, method, float_io=float_io)
+    int8 = int8_accuracy(graph, test.x, test.y) if test else None
+    path = write_model(graph, output)
+    if log is not None:
+        if test:
+            log(f"test accuracy ({len(test)} samples): float {float_accuracy:.2%}, "
+                f"int8 {int8:.2%} ({method})")
+        log(f"wrote {path} ({path.stat().st_size} bytes)")
+    return {"method": method, "float_accuracy": float_accuracy, "int8_accuracy": int8,
+            "graph": graph, "path": path}
+
+
+def _quantization_aware(model, dataset: Dataset, epochs: int, lr: float, float_io: bool,
+                        log: Callable[[str], None] | None) -> Graph:
+    if dataset.train.y is None:
+        raise EdgeKDError(f"{dataset.name}: quantization-aware training needs labels "
+                          "(a .npz with 'y', or a dataset with labels)")
+    qat_model = prepare_qat(model, dataset.train.x[:2], calib_data=dataset.train.x)
+    val = (dataset.val.x, dataset.val.y) if dataset.val.y is not None and len(dataset.val) \
+        else None
+    train_qat(qat_model, dataset.train.x, dataset.train.y, epochs=epochs, lr=lr, val=val,
+              progress=log)
+    return convert(qat_model, float_io=float_io)
+
+
+def write_model(graph: Graph, output: str | os.PathLike) -> Path:
+    """Serialize ``graph`` as .tflite into a temporary file beside ``output``, then rename
+    it into place, so a failure never leaves a partial file."""
+    from edgekd.frontends.tflite import write_tflite
+
+    path = Path(output)
+    data = write_tflite(graph)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(temp, 0o644)  # mkstemp makes files private; a model file is not
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
