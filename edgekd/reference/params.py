@@ -52,6 +52,19 @@ class FullyConnectedParams:
 
 
 @dataclass(frozen=True)
+class DynamicFullyConnectedParams:
+    """DYNAMIC_FULLY_CONNECTED (ekd_dynamic_fc_params + the per-channel weight scales).
+
+    The fused activation is a float32 clamp; NONE clamps to +-FLT_MAX, so an output that
+    overflows saturates there instead of becoming infinite.
+    """
+
+    activation_min: float  # float32 values
+    activation_max: float
+    weight_scale: np.ndarray  # float32 [out], in (0, 127]
+
+
+@dataclass(frozen=True)
 class PoolParams:
     stride_h: int
     stride_w: int
@@ -152,18 +165,28 @@ def prepare_fully_connected(graph: Graph, node: Node) -> FullyConnectedParams:
     y = graph.tensor(node.outputs[0])
     in_scale, in_zp = _per_tensor(graph, x.name)
     out_scale, out_zp = _per_tensor(graph, y.name)
-    if w.quant.scale.size > 1:
-        mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, w.shape[0])
-    else:
-        # Per-tensor weights take GetQuantizedConvolutionMultipler's path, whose product of
-        # the two scales is a float32 product.
-        product = float(np.float32(in_scale) * np.float32(w.quant.scale[0]))
-        mult, shift = _multiplier_arrays([product / out_scale] * w.shape[0])
+    # Per-tensor weights too: the TFLM the tests run multiplies the scales in double, like
+    # conv (a float32 product differs in the low bits; test_fully_connected pins this).
+    mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, w.shape[0])
     act_min, act_max = _activation_range(graph, node, out_scale, out_zp)
     return FullyConnectedParams(
         input_offset=-in_zp, filter_offset=-int(w.quant.zero_point[0]), output_offset=out_zp,
         activation_min=act_min, activation_max=act_max, multiplier=mult, shift=shift,
     )
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT_ACTIVATION_RANGES = {"NONE": (-FLOAT32_MAX, FLOAT32_MAX), "RELU": (0.0, FLOAT32_MAX),
+                           "RELU6": (0.0, 6.0)}
+
+
+def prepare_dynamic_fully_connected(graph: Graph, node: Node) -> DynamicFullyConnectedParams:
+    w = graph.tensor(node.inputs[1])
+    low, high = FLOAT_ACTIVATION_RANGES[node.attrs["activation"]]
+    # A per-tensor scale is repeated per output, so the kernel has one form.
+    scales = np.broadcast_to(w.quant.scale.astype(np.float32), (w.shape[0],))
+    return DynamicFullyConnectedParams(activation_min=low, activation_max=high,
+                                       weight_scale=np.ascontiguousarray(scales))
 
 
 def prepare_pool(graph: Graph, node: Node) -> PoolParams:
