@@ -6,11 +6,11 @@ A graph input of shape S takes either one sample (an array of shape S) or a batc
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from edgekd.atomic import atomic_file
 from edgekd.errors import EdgeKDError
 from edgekd.ir import Graph
 
@@ -67,15 +67,9 @@ def save_arrays(path: str | os.PathLike, named: dict[str, np.ndarray]) -> Path:
         raise EdgeKDError(f"{path}: the model has {len(named)} outputs; write them to a .npz")
     if not path.parent.is_dir():
         raise EdgeKDError(f"{path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if path.suffix == ".npz":
-                np.savez(f, **named)
-            else:
-                np.save(f, next(iter(named.values())), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        if path.suffix == ".npz":
+            np.savez(f, **named)
+        else:
+            np.save(f, next(iter(named.values())), allow_pickle=False)
     return path

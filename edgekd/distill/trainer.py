@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import random
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -30,6 +28,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+from edgekd.atomic import atomic_file
 from edgekd.data import Dataset, Split
 from edgekd.distill.augment import random_shift
 from edgekd.distill.distributed import DistributedContext, join_process_group
@@ -433,15 +432,5 @@ class _Run:
 def _save_atomically(state: dict, path: Path) -> None:
     """torch.save to a temporary file beside ``path``, then rename it into place, so that a
     crash never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(state, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a checkpoint is a normal file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as stream:
+        torch.save(state, stream)

@@ -7,12 +7,11 @@ torch, the int8 model in edgekd's numpy integer reference (what the C code compu
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import Callable
 
 from edgekd.data import Dataset, load_dataset
 from edgekd.errors import EdgeKDError
+from edgekd.frontends import save_model
 from edgekd.ir import Graph
 from edgekd.quant.convert import convert
 from edgekd.quant.evaluate import int8_accuracy, torch_accuracy
@@ -45,7 +44,7 @@ def quantize_to_file(model_spec: str, weights: str | None, data: str | Dataset, 
     else:
         graph = quantize(model, dataset.train.x, method, float_io=float_io)
     int8 = int8_accuracy(graph, test.x, test.y) if test else None
-    path = write_model(graph, output)
+    path = save_model(graph, output)
     if log is not None:
         if test:
             log(f"test accuracy ({len(test)} samples): float {float_accuracy:.2%}, "
@@ -66,23 +65,3 @@ def _quantization_aware(model, dataset: Dataset, epochs: int, lr: float, float_i
     train_qat(qat_model, dataset.train.x, dataset.train.y, epochs=epochs, lr=lr, val=val,
               progress=log)
     return convert(qat_model, float_io=float_io)
-
-
-def write_model(graph: Graph, output: str | os.PathLike) -> Path:
-    """Serialize ``graph`` as .tflite into a temporary file beside ``output``, then rename
-    it into place, so a failure never leaves a partial file."""
-    from edgekd.frontends.tflite import write_tflite
-
-    path = Path(output)
-    data = write_tflite(graph)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(temp, 0o644)  # mkstemp makes files private; a model file is not
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
