@@ -9,11 +9,21 @@ keep TFLite's layouts, and quantization follows TFLite's int8 scheme (see docs/d
 - FULLY_CONNECTED weights:   [out, in]              int8, per-tensor or per-channel axis 0
 - bias:                      [out_c]                int32, scale in_scale * w_scale[c], zp 0
 
+DYNAMIC_FULLY_CONNECTED is the one float op ("dynamic" or "hybrid" quantization, as torch's
+quantize_dynamic and TFLite's hybrid FULLY_CONNECTED): float32 input and output, int8
+weights [out, in] with symmetric scales (per-channel on axis 0, or per-tensor), an optional
+float32 bias [out]. Each input vector is quantized to int8 at run time from its own range
+(edgekd/reference/dynamic_fully_connected.py gives the exact arithmetic). It is an op of
+its own, not FULLY_CONNECTED with other dtypes, so each op keeps one semantics in the
+reference, one C kernel and one template.
+
 Node attributes (``Node.attrs``), by op:
 
 - CONV_2D:            stride (h, w), dilation (h, w), padding "SAME"|"VALID", activation
 - DEPTHWISE_CONV_2D:  as CONV_2D plus depth_multiplier
 - FULLY_CONNECTED:    activation
+- DYNAMIC_FULLY_CONNECTED: activation (a float32 clamp: NONE +-FLT_MAX, RELU [0, FLT_MAX],
+                      RELU6 [0, 6])
 - AVERAGE_POOL_2D, MAX_POOL_2D: filter (h, w), stride (h, w), padding, activation
 - ADD:                activation
 - RESHAPE:            (none: the output tensor's shape is the new shape)
@@ -41,6 +51,7 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "CONV_2D": ("stride", "dilation", "padding", "activation"),
     "DEPTHWISE_CONV_2D": ("stride", "dilation", "padding", "activation", "depth_multiplier"),
     "FULLY_CONNECTED": ("activation",),
+    "DYNAMIC_FULLY_CONNECTED": ("activation",),
     "AVERAGE_POOL_2D": ("filter", "stride", "padding", "activation"),
     "MAX_POOL_2D": ("filter", "stride", "padding", "activation"),
     "ADD": ("activation",),

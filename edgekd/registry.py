@@ -18,6 +18,7 @@ from edgekd.reference import params
 from edgekd.reference.add import add
 from edgekd.reference.conv import conv2d
 from edgekd.reference.depthwise_conv import depthwise_conv2d
+from edgekd.reference.dynamic_fully_connected import dynamic_fully_connected
 from edgekd.reference.fully_connected import fully_connected
 from edgekd.reference.pooling import average_pool, max_pool
 from edgekd.reference.quantize import dequantize, quantize
@@ -62,6 +63,8 @@ OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
            "ekd_depthwise_conv2d_s8", 3, True),
     OpSpec("FULLY_CONNECTED", params.prepare_fully_connected, fully_connected,
            "ekd_fully_connected_s8", 3, True),
+    OpSpec("DYNAMIC_FULLY_CONNECTED", params.prepare_dynamic_fully_connected,
+           dynamic_fully_connected, "ekd_dynamic_fully_connected_f32", 3, True),
     OpSpec("AVERAGE_POOL_2D", params.prepare_pool, average_pool, "ekd_avgpool_s8", 1, True),
     OpSpec("MAX_POOL_2D", params.prepare_pool, max_pool, "ekd_maxpool_s8", 1, True),
     OpSpec("ADD", params.prepare_add, add, "ekd_add_s8", 2, False),

@@ -92,6 +92,8 @@ def check_node(graph: Graph, node: Node) -> None:
                     f"bias must be a constant int32 [{w.shape[0]}], got {b.dtype} {b.shape}")
         if w.dtype == "int8":
             _check_weight_quant(w, w.shape[0], 0)
+    elif op == "DYNAMIC_FULLY_CONNECTED":
+        _check_dynamic_fully_connected(x, ins[1], ins[2] if len(ins) > 2 else None, y)
     elif op in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         _expect(len(x.shape) == 4, f"expected 4-D input, got {x.shape}")
         oh, ow = _spatial_out(node, x.shape, tuple(node.attrs["filter"]))
@@ -118,6 +120,25 @@ def check_node(graph: Graph, node: Node) -> None:
             raise GraphError(f"int8 tensor {t.name!r} has no quantization parameters")
 
 
+def _check_dynamic_fully_connected(x, w, b, y) -> None:
+    _expect(x.dtype == "float32" and y.dtype == "float32",
+            f"input and output must be float32, got {x.dtype} -> {y.dtype}")
+    _expect(w is not None and w.is_constant and w.dtype == "int8" and len(w.shape) == 2,
+            "weights must be a constant int8 [out, in] matrix")
+    _expect(x.size % w.shape[1] == 0,
+            f"input of {x.size} values is not a multiple of the {w.shape[1]} weight columns")
+    _expect(y.shape[-1] == w.shape[0] and y.size == x.size // w.shape[1] * w.shape[0],
+            f"output shape {y.shape} does not fit weights {w.shape}")
+    if b is not None:
+        _expect(b.is_constant and b.shape == (w.shape[0],) and b.dtype == "float32",
+                f"bias must be a constant float32 [{w.shape[0]}], got {b.dtype} {b.shape}")
+    _check_weight_quant(w, w.shape[0], 0)
+    # An input scale reaches FLT_MAX / 255: weight scales up to 127 keep their product
+    # (the float32 channel scale) finite, so no output is 0 * infinity.
+    _expect(bool((w.quant.scale <= 127.0).all()),
+            f"weights {w.name!r} have a scale above 127 (values beyond +-16129)")
+
+
 def _check_weight_quant(w, channels: int, axis: int) -> None:
     q = w.quant
     _expect(q is not None, f"weights {w.name!r} have no quantization parameters")
@@ -137,7 +158,7 @@ def node_macs(graph: Graph, node: Node) -> int:
     if node.op == "DEPTHWISE_CONV_2D":
         w = graph.tensor(node.inputs[1])
         return graph.tensor(node.outputs[0]).size * w.shape[1] * w.shape[2]
-    if node.op == "FULLY_CONNECTED":
+    if node.op in ("FULLY_CONNECTED", "DYNAMIC_FULLY_CONNECTED"):
         w = graph.tensor(node.inputs[1])
         return graph.tensor(node.outputs[0]).size * w.shape[1]
     return 0

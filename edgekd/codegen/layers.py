@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekd.codegen.identifiers import c_comment_name
+from edgekd.codegen import kernels, optimized
 from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node, Tensor
@@ -28,6 +29,7 @@ LAYER_TEMPLATES = {
     "CONV_2D": "conv",
     "DEPTHWISE_CONV_2D": "conv",
     "FULLY_CONNECTED": "fully_connected",
+    "DYNAMIC_FULLY_CONNECTED": "dynamic_fully_connected",
     "AVERAGE_POOL_2D": "pool",
     "MAX_POOL_2D": "pool",
     "ADD": "add",
@@ -41,6 +43,7 @@ LAYER_TEMPLATES = {
 _DTYPES = {
     "QUANTIZE": ("float32", "int8"),
     "DEQUANTIZE": ("int8", "float32"),
+    "DYNAMIC_FULLY_CONNECTED": ("float32", "float32"),
 }
 
 
@@ -52,6 +55,11 @@ class WeightArray:
     ctype: str
     values: np.ndarray  # flat, already in the C type's range
     comment: str
+    # The C condition under which a kernel reads it (None: always defined); e.g. the
+    # folded bias of a Helium kernel exists only where EKD_HAVE_MVE is 1. ``neutral``:
+    # whether a build without target-specific kernels holds it.
+    guard: str | None = None
+    neutral: bool = True
 
     @property
     def count(self) -> int:
@@ -63,8 +71,12 @@ class WeightArray:
 
     def rows(self) -> list[str]:
         """The initializer, as lines of comma-separated numbers (fixed width per type)."""
-        per_line, width = (16, 4) if self.values.dtype.itemsize == 1 else (6, 11)
-        numbers = [f"{int(v):>{width}}" for v in self.values]
+        if self.values.dtype.kind == "f":
+            per_line, width = 5, 16
+            numbers = [f"{c_float(v):>{width}}" for v in self.values]
+        else:
+            per_line, width = (16, 4) if self.values.dtype.itemsize == 1 else (6, 11)
+            numbers = [f"{int(v):>{width}}" for v in self.values]
         return [", ".join(numbers[i:i + per_line]) + ","
                 for i in range(0, len(numbers), per_line)]
 
@@ -81,6 +93,22 @@ class TensorUse:
     ptr: str
 
 
+@dataclass(frozen=True)
+class KernelCall:
+    """One kernel call of a layer's ``#if`` chain: the condition that selects it (None:
+    the ``#else``, every other target), the function and the filter and bias it takes.
+    ``condition``: when the call runs, the conditions of the calls before it accounted
+    for (None: always, the layer's only call); ``neutral``: whether a build without any
+    target-specific kernels runs it."""
+
+    guard: str | None
+    kernel: str
+    filter: str
+    bias: str
+    condition: str | None = None
+    neutral: bool = True
+
+
 @dataclass
 class LayerCode:
     """Everything a layer template needs, as ready-to-paste C text or plain numbers."""
@@ -92,7 +120,7 @@ class LayerCode:
     kernel: str
     macs: int
     uses: list[TensorUse]
-    params: list[tuple[str, int]] = field(default_factory=list)
+    params: list[tuple[str, int | str]] = field(default_factory=list)  # str: C literal
     dims: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     consts: dict[str, str] = field(default_factory=dict)
     scalars: dict[str, str] = field(default_factory=dict)
@@ -100,6 +128,9 @@ class LayerCode:
     taps: list[tuple[int, str, int]] = field(default_factory=list)  # id, pointer, bytes
     poison: list[tuple[int, int]] = field(default_factory=list)  # (offset, bytes)
     needs_memmove: bool = False
+    # Target-specific kernels first, the neutral one last; empty or one entry: a plain
+    # call of ``kernel``.
+    calls: list[KernelCall] = field(default_factory=list)
 
     @property
     def ptr(self) -> dict[str, str]:
@@ -107,9 +138,19 @@ class LayerCode:
 
 
 def scratch_bytes(graph: Graph, index: int, node: Node) -> int:
-    """Scratch the chosen kernel needs, in bytes: 0 for every portable kernel of
-    runtime_c/ (the host verification checks this against ekd_*_scratch_size)."""
-    return 0
+    """Scratch the chosen kernel needs, in bytes: 0 for the portable int8 kernels of
+    runtime_c/, one int8 input row for DYNAMIC_FULLY_CONNECTED (the host verification
+    checks this against ekd_*_scratch_size)."""
+    if node.op == "DYNAMIC_FULLY_CONNECTED":
+        return graph.tensor(node.inputs[1]).shape[1]
+    return kernels.scratch_bytes(graph, node)
+
+
+def overlap_lead(graph: Graph, index: int, node: Node) -> int | None:
+    """Bytes by which layer ``index``'s output must start before its first input when it
+    writes over it, for every kernel the layer may call (codegen/kernels.py); None: the
+    layer may not run in place. The planner's ``overlap``."""
+    return kernels.inplace_lead(graph, node)
 
 
 def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str,
@@ -132,8 +173,11 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
     uses = [_activation_use(graph, plan, "input" if i == 0 else f"input{i + 1}", n, const=True)
             for i, n in enumerate(node.inputs) if n and not graph.tensor(n).is_constant]
     uses.append(_activation_use(graph, plan, "output", y.name, const=False))
+    # The kernel every target can run (kernels.layer_variants lists it last): an
+    # optimized one (codegen/optimized.py) where the layer allows, else the portable one.
+    neutral = [v.kernel for v in kernels.layer_variants(graph, node) if v.guard is None]
     layer = LayerCode(index=index, op=node.op, name=c_comment_name(node.name),
-                      template=template, kernel=spec.c_kernel or "",
+                      template=template, kernel=(neutral or [spec.c_kernel or ""])[-1],
                       macs=node_macs(graph, node), uses=uses)
     p = spec.prepare(graph, node) if spec.prepare else None
     prefix = f"{model}_l{index}"
@@ -161,16 +205,22 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
             layer.dims = {"input": _nhwc(x.shape), "filter": _nhwc(w.shape),
                           "output": _nhwc(y.shape)}
             layer.scratch = _scratch(plan, index)
+            layer.calls = _kernel_calls(graph, node, layer, p, prefix, weights)
         else:
             batches = x.size // w.shape[1]
             layer.dims = {"input": (batches, 1, 1, w.shape[1]),
                           "filter": (w.shape[0], 1, 1, w.shape[1]),
                           "output": (batches, 1, 1, w.shape[0])}
+    elif template == "dynamic_fully_connected":
+        _dynamic_fully_connected(layer, graph, plan, node, p, prefix, weights)
     elif template == "pool":
         layer.params = _struct_fields(p)
         layer.dims = {"input": _nhwc(x.shape), "output": _nhwc(y.shape)}
+        layer.calls = _kernel_calls(graph, node, layer, p, prefix, weights)
     elif template in ("add", "softmax"):
         layer.params = _struct_fields(p)
+        if template == "add":
+            layer.calls = _kernel_calls(graph, node, layer, p, prefix, weights)
         depth = y.shape[-1] if y.shape else 1
         layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
     elif template == "quantize":
@@ -186,6 +236,150 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                            placement.nbytes))
     layer.poison = plan.dead_after(index)
     return layer
+
+
+def _dynamic_fully_connected(layer: LayerCode, graph: Graph, plan: ArenaPlan, node: Node,
+                             p, prefix: str, weights: dict[str, WeightArray]) -> None:
+    """The constants, dims and scratch of a DYNAMIC_FULLY_CONNECTED layer."""
+    w = graph.tensor(node.inputs[1])
+    b = graph.tensor(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    index = layer.index
+    layer.params = [("activation_min", c_float(p.activation_min)),
+                    ("activation_max", c_float(p.activation_max))]
+    filter_symbol = _const(weights, graph, w.name, f"{prefix}_filter",
+                           f"layer {index} {_describe_weights(w)}")
+    layer.consts["filter"] = filter_symbol
+    layer.consts["bias"] = (_const(weights, graph, b.name, f"{prefix}_bias",
+                                   f"layer {index} bias float32 [{b.shape[0]}]")
+                            if b is not None else "NULL")
+    scale_symbol = f"{prefix}_filter_scale"
+    weights[f"array:{scale_symbol}"] = WeightArray(
+        scale_symbol, "float", np.asarray(p.weight_scale, dtype=np.float32).reshape(-1),
+        f"layer {index} weight scales (float32), one per output channel [{w.shape[0]}]")
+    layer.consts["filter_scale"] = scale_symbol
+    layer.uses.insert(1, TensorUse("filter", c_comment_name(w.name), w.dtype, w.shape,
+                                   filter_symbol, filter_symbol))
+    batches = graph.tensor(node.inputs[0]).size // w.shape[1]
+    layer.dims = {"input": (batches, 1, 1, w.shape[1]), "filter": (w.shape[0], 1, 1, w.shape[1]),
+                  "output": (batches, 1, 1, w.shape[0])}
+    layer.scratch = _scratch(plan, index)
+
+
+def _kernel_calls(graph: Graph, node: Node, layer: LayerCode, p, prefix: str,
+                  weights: dict[str, WeightArray]) -> list[KernelCall]:
+    """The layer's kernel variants (codegen/kernels.py) as calls, with the folded bias and
+    packed filter arrays the target-specific ones read, guarded by their condition."""
+    calls = []
+    for variant in kernels.layer_variants(graph, node):
+        filter_symbol = layer.consts.get("filter", "NULL")
+        bias_symbol = layer.consts.get("bias", "NULL")
+        if variant.filter == "packed4":
+            w = graph.tensor(node.inputs[1])
+            filter_symbol = f"{prefix}_filter_packed"
+            weights[f"array:{filter_symbol}"] = WeightArray(
+                filter_symbol, "int8_t", kernels.packed_depthwise_filter(w.data),
+                f"layer {layer.index} weights for {variant.kernel}: blocks of 4 channels, "
+                f"each [{w.shape[1] * w.shape[2]} taps][4]", guard=variant.guard)
+        elif variant.filter == "packed16":
+            w = graph.tensor(node.inputs[1])
+            filter_symbol = f"{prefix}_filter_packed"
+            packed = kernels.packed_conv_filter(w.data)
+            weights[f"array:{filter_symbol}"] = WeightArray(
+                filter_symbol, "int8_t", packed,
+                f"layer {layer.index} weights for {variant.kernel}: each output channel's "
+                f"row padded with zeros to {packed.size // w.shape[0]} bytes",
+                guard=variant.guard)
+        elif variant.filter == "rows4":
+            w = graph.tensor(node.inputs[1])
+            filter_symbol = f"{prefix}_filter_rows4"
+            packed = optimized.rows4_filter(w.data)
+            weights[f"array:{filter_symbol}"] = WeightArray(
+                filter_symbol, "int8_t", packed,
+                f"layer {layer.index} weights for {variant.kernel}: blocks of 4 output "
+                f"channels x 4 values [{packed.size // 16}][4][4]", guard=variant.guard)
+        elif variant.filter == "winograd":
+            w = graph.tensor(node.inputs[1])
+            symbol = f"{prefix}_filter_winograd"
+            packed = optimized.winograd_filter(w.data)
+            weights[f"array:{symbol}"] = WeightArray(
+                symbol, "int16_t", packed,
+                f"layer {layer.index} Winograd F(2x2, 3x3) weights for {variant.kernel}: "
+                f"G2 g G2^T per channel pair, [16][{w.shape[0]} out][{w.shape[3]} in] in "
+                "blocks of 4 x 4", guard=variant.guard)
+            filter_symbol = f"(const int8_t *){symbol}"  # the kernels' filter type
+        if variant.bias == "folded":
+            w = graph.tensor(node.inputs[1])
+            b = graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 and \
+                node.inputs[2] else None
+            bias_symbol = f"{prefix}_bias_folded"
+            folded = kernels.folded_bias(w.data, b, p.input_offset,
+                                         depthwise=node.op == "DEPTHWISE_CONV_2D")
+            weights[f"array:{bias_symbol}"] = WeightArray(
+                bias_symbol, "int32_t", folded,
+                f"layer {layer.index} bias + input_offset ({p.input_offset}) x the sum of "
+                f"each output channel's weights, for {variant.kernel} [{folded.size}]",
+                guard=variant.guard)
+        calls.append(KernelCall(variant.guard, variant.kernel, filter_symbol, bias_symbol))
+    return _with_conditions(calls)
+
+
+def _with_conditions(calls: list[KernelCall]) -> list[KernelCall]:
+    """The calls with the condition under which each runs in the ``#if`` chain."""
+    if len(calls) <= 1:
+        return calls
+    done: list[str] = []  # negated guards of the calls before
+    result = []
+    for call in calls:
+        if call.guard is None:
+            condition = " && ".join(done) if done else None
+        else:
+            condition = " && ".join([*done, call.guard])
+            done.append(f"!{call.guard}")
+        result.append(dataclasses.replace(call, condition=condition,
+                                          neutral=call.guard is None))
+    return result
+
+
+def guard_weights(layers: list[LayerCode], weights: list[WeightArray]) -> list[WeightArray]:
+    """The weight arrays some layer's kernel reads, each guarded by the conditions under
+    which one does: an array only a target-specific kernel reads is defined only where
+    that kernel is compiled in; an array no kernel reads is left out."""
+    uses: dict[str, list[KernelCall | None]] = {}  # None: read unconditionally
+    for layer in layers:
+        chained = {"filter", "bias"} if len(layer.calls) > 1 else set()
+        for role, expression in layer.consts.items():
+            if role not in chained:
+                uses.setdefault(_symbol_of(expression), []).append(None)
+        readers: dict[str, list[KernelCall]] = {}
+        for call in layer.calls if chained else ():
+            for symbol in {_symbol_of(call.filter), _symbol_of(call.bias)}:
+                readers.setdefault(symbol, []).append(call)
+        for symbol, calls in readers.items():
+            # Read by every kernel of the chain: whichever the build picks.
+            uses.setdefault(symbol, []).extend(calls if len(calls) < len(layer.calls)
+                                               else [None])
+        if len(layer.calls) == 1:
+            for expression in (layer.calls[0].filter, layer.calls[0].bias):
+                uses.setdefault(_symbol_of(expression), []).append(None)
+    guarded = []
+    for array in weights:
+        readers = uses.get(array.symbol)
+        if not readers:
+            continue
+        if any(reader is None or reader.condition is None for reader in readers):
+            guarded.append(dataclasses.replace(array, guard=None, neutral=True))
+            continue
+        conditions = sorted({reader.condition for reader in readers})
+        guard = conditions[0] if len(conditions) == 1 else \
+            " || ".join(f"({c})" for c in conditions)
+        guarded.append(dataclasses.replace(array, guard=guard,
+                                           neutral=any(r.neutral for r in readers)))
+    return guarded
+
+
+def _symbol_of(expression: str) -> str:
+    """The array a C argument names: ``sym`` or a cast ``(const int8_t *)sym``."""
+    return expression.rsplit(")", 1)[-1].strip()
 
 
 def c_float(value: float) -> str:

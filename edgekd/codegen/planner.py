@@ -10,6 +10,10 @@ Beyond TFLM's GreedyMemoryPlanner, three things make the arena smaller:
 - RESHAPE does not move data, so its output shares its input's bytes (zero bytes, zero
   copies); the pair becomes one storage group whose lifetime is the union of both.
 - ADD may write over an input that dies at that ADD (the kernel allows aliasing).
+- A window layer (convolution, depthwise, pooling) may write over an input that dies
+  there, its output starting a "lead" of bytes below the input, as far as the write
+  order of every kernel it may call allows (``overlap``; edgekd/codegen/inplace.py). The
+  tensors of a storage group then sit at offsets of their own inside the group.
 - The graph input and output live in the caller's buffers, which ``<name>_invoke``
   receives anyway, so they take no arena bytes (tensors merged with them by RESHAPE live
   there too).
@@ -88,20 +92,18 @@ class ArenaPlan:
 
     def dead_after(self, step: int) -> list[tuple[int, int]]:
         """Arena (offset, bytes) regions whose contents are never read after ``step``:
-        storage groups and scratch whose last step is ``step``."""
-        regions = {}
-        for p in self.tensors.values():
-            root = self.tensors[p.alias_of] if p.alias_of else p
-            if p.location == ARENA and self._group_last(root.name) == step:
-                regions[p.offset] = max(regions.get(p.offset, 0), p.nbytes)
+        the bytes of tensors last read at ``step`` that no tensor read later holds, and
+        the scratch of ``step``."""
+        arena = [p for p in self.tensors.values() if p.location == ARENA and p.nbytes]
+        dying = [(p.offset, p.offset + p.nbytes) for p in arena if p.last == step]
+        kept = [(p.offset, p.offset + p.nbytes) for p in arena if p.first <= step < p.last]
         scratch = self.scratch.get(step)
         if scratch is not None and scratch.nbytes:
-            regions[scratch.offset] = max(regions.get(scratch.offset, 0), scratch.nbytes)
-        return sorted(regions.items())
-
-    def _group_last(self, root: str) -> int:
-        return max(p.last for p in self.tensors.values()
-                   if (p.alias_of or p.name) == root)
+            dying.append((scratch.offset, scratch.offset + scratch.nbytes))
+        regions: list[tuple[int, int]] = []
+        for start, end in _subtract(_union(dying), _union(kept)):
+            regions.append((start, end - start))
+        return regions
 
     def table(self) -> str:
         """A human-readable table of every buffer, one line each."""
@@ -162,12 +164,26 @@ def tensor_lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
 
 def plan_arena(graph: Graph,
                scratch_bytes: Mapping[int, int] | Callable[[Graph, int, Node], int] | None = None,
+               overlap: Callable[[Graph, int, Node], int | None] | None = None,
                ) -> ArenaPlan:
     """Plan the arena of ``graph``: an offset for every activation and kernel scratch.
 
     ``scratch_bytes`` gives the scratch of each layer in bytes: a mapping from layer index,
     or a function ``(graph, index, node) -> bytes``; by default no layer needs scratch.
+    ``overlap(graph, index, node)`` gives, for a layer that may write over its first
+    input, the lead in bytes (>= 0) by which its output must start before that input
+    (None: not in place); by default no layer but ADD writes over an input. With it, the
+    plan with layers in place and the plan without are both made; the smaller wins.
     """
+    plan = _plan(graph, scratch_bytes, None)
+    if overlap is not None:
+        inplace = _plan(graph, scratch_bytes, overlap)
+        if inplace.arena_bytes < plan.arena_bytes:
+            plan = inplace
+    return plan
+
+
+def _plan(graph: Graph, scratch_bytes, overlap) -> ArenaPlan:
     if not graph.nodes:
         raise GraphError(f"graph {graph.name!r} has no layers")
     lifetimes = tensor_lifetimes(graph)
@@ -190,10 +206,19 @@ def plan_arena(graph: Graph,
         for name in names
     }
 
-    def merge(keep: str, into: str) -> None:
+    # Offset of each tensor from the start of its storage group's buffer (0 unless a
+    # layer writes over its input at a lead).
+    rel = {name: 0 for name in names}
+
+    def merge(keep: str, into: str, delta: int = 0) -> None:
+        """One buffer for both groups, ``into`` at ``delta`` bytes from ``keep``."""
         if find(keep) == find(into):
             return
         a, b = groups.pop(find(into)), groups[find(keep)]
+        shift = rel[keep] + delta - rel[into]
+        for name in names:
+            if find(name) == a.root:
+                rel[name] += shift
         parent[a.root] = b.root
         b.first, b.last = min(a.first, b.first), max(a.last, b.last)
         b.nbytes = max(a.nbytes, b.nbytes)
@@ -221,11 +246,33 @@ def plan_arena(graph: Graph,
             if g.location == ARENA and g.last == step and g.nbytes == out.nbytes:
                 merge(name, node.outputs[0])
                 break
+    for step, node in enumerate(graph.nodes if overlap is not None else ()):
+        if node.op in ("ADD", "RESHAPE") or not node.inputs or not node.inputs[0]:
+            continue
+        source, target = node.inputs[0], node.outputs[0]
+        if graph.tensor(source).is_constant:
+            continue
+        a, b = groups[find(source)], groups[find(target)]
+        if (a is b or a.location != ARENA or b.location != ARENA or a.last != step
+                or b.first != step):
+            continue
+        lead = overlap(graph, step, node)
+        # A lead as long as the output gains no byte, and would only tie the two down.
+        if lead is not None and align_up(max(0, int(lead))) < align_up(b.nbytes):
+            merge(source, target, -align_up(max(0, int(lead))))
 
     scratch = _scratch_sizes(graph, scratch_bytes)
-    items = [(f"t:{g.root}", align_up(g.nbytes), g.first, g.last)
-             for g in groups.values() if g.location == ARENA and g.nbytes > 0]
-    items += [(f"s:{layer}", align_up(size), layer, layer)
+    base = {}  # group root -> offset of its lowest member within the group
+    items: list[_Item] = []
+    for g in groups.values():
+        if g.location != ARENA or g.nbytes <= 0:
+            continue
+        members = [n for n in names if find(n) == g.root and graph.tensor(n).nbytes > 0]
+        base[g.root] = min(rel[n] for n in members)
+        parts = sorted({(rel[n] - base[g.root], align_up(graph.tensor(n).nbytes),
+                         *lifetimes[n]) for n in members})
+        items.append((f"t:{g.root}", tuple(_merge_parts(parts))))
+    items += [(f"s:{layer}", ((0, align_up(size), layer, layer),))
               for layer, size in scratch.items() if size > 0]
     offsets, arena_bytes = _best_placement(items)
 
@@ -234,10 +281,11 @@ def plan_arena(graph: Graph,
         root = find(name)
         g = groups[root]
         first, last = lifetimes[name]
+        in_arena = g.location == ARENA and root in base
         tensors[name] = TensorPlacement(
             tensor_id=tensor_id, name=name, nbytes=graph.tensor(name).nbytes,
             first=first, last=last, location=g.location,
-            offset=offsets.get(f"t:{root}", 0) if g.location == ARENA else 0,
+            offset=offsets[f"t:{root}"] + rel[name] - base[root] if in_arena else 0,
             alias_of=None if root == name else root,
         )
     scratch_plan = {layer: ScratchPlacement(layer, size, offsets.get(f"s:{layer}", 0))
@@ -260,48 +308,116 @@ def _scratch_sizes(graph: Graph, scratch_bytes) -> dict[int, int]:
     return sizes
 
 
-_Item = tuple[str, int, int, int]  # key, aligned bytes, first step, last step
+_Part = tuple[int, int, int, int]  # offset in the item, aligned bytes, first, last step
+# key, parts; a plain buffer is one part at offset 0, a group with tensors at leads more
+_Item = tuple[str, tuple[_Part, ...]]
+
+
+def _merge_parts(parts: list[_Part]) -> list[_Part]:
+    """Parts at the same offset and size (RESHAPE aliases) as one, over both lifetimes."""
+    merged: dict[tuple[int, int], tuple[int, int]] = {}
+    for offset, size, first, last in parts:
+        f, l = merged.get((offset, size), (first, last))
+        merged[(offset, size)] = (min(f, first), max(l, last))
+    return [(o, s, f, l) for (o, s), (f, l) in sorted(merged.items())]
+
+
+def _extent(item: _Item) -> tuple[int, int, int]:
+    """(bytes, first, last) of the rectangle around an item's parts."""
+    parts = item[1]
+    return (max(o + s for o, s, _, _ in parts), min(f for _, _, f, _ in parts),
+            max(l for _, _, _, l in parts))
+
 
 # Orders tried by the greedy placer; the first that gives the smallest arena wins, so the
 # result does not depend on dict order.
 _ORDERS = (
-    lambda it: (-it[1], it[2], it[0]),  # largest first (TFLM's order)
-    lambda it: (-(it[3] - it[2]), -it[1], it[0]),  # longest-lived first
-    lambda it: (-it[1] * (it[3] - it[2] + 1), it[0]),  # largest area first
-    lambda it: (it[2], -it[1], it[0]),  # in execution order
+    lambda it, e: (-e[0], e[1], it[0]),  # largest first (TFLM's order)
+    lambda it, e: (-(e[2] - e[1]), -e[0], it[0]),  # longest-lived first
+    lambda it, e: (-e[0] * (e[2] - e[1] + 1), it[0]),  # largest area first
+    lambda it, e: (e[1], -e[0], it[0]),  # in execution order
 )
 
 
 def _best_placement(items: list[_Item]) -> tuple[dict[str, int], int]:
     best: tuple[dict[str, int], int] | None = None
     for order in _ORDERS:
-        offsets = _place_greedy(sorted(items, key=order))
-        total = max((offsets[k] + size for k, size, _, _ in items), default=0)
+        offsets = _place_greedy(sorted(items, key=lambda it: order(it, _extent(it))))
+        total = max((offsets[key] + _extent((key, parts))[0] for key, parts in items),
+                    default=0)
         if best is None or total < best[1]:
             best = offsets, total
     return best
 
 
 def _place_greedy(items: list[_Item]) -> dict[str, int]:
-    """Place each item at the best-fitting gap among placed items live at the same time
-    (the smallest gap that holds it, lowest offset on ties), else on top of them."""
+    """Place each plain item at the best-fitting gap among placed parts live at the same
+    time (the smallest gap that holds it, lowest offset on ties), else on top of them; an
+    item of several parts at the lowest offset where no part meets a placed one."""
     placed: list[tuple[int, int, int, int]] = []  # offset, bytes, first, last
     offsets: dict[str, int] = {}
-    for key, size, first, last in items:
-        conflicts = sorted((o, s) for o, s, f, l in placed if f <= last and first <= l)
-        best_offset, best_gap, cursor = None, None, 0
-        for offset, used in conflicts:
-            gap = offset - cursor
-            if gap >= size and (best_gap is None or gap < best_gap):
-                best_offset, best_gap = cursor, gap
-            cursor = max(cursor, offset + used)
-        if best_offset is None:
-            best_offset = cursor
+    for key, parts in items:
+        if len(parts) == 1 and parts[0][0] == 0:
+            _, size, first, last = parts[0]
+            conflicts = sorted((o, s) for o, s, f, l in placed if f <= last and first <= l)
+            best_offset, best_gap, cursor = None, None, 0
+            for offset, used in conflicts:
+                gap = offset - cursor
+                if gap >= size and (best_gap is None or gap < best_gap):
+                    best_offset, best_gap = cursor, gap
+                cursor = max(cursor, offset + used)
+            if best_offset is None:
+                best_offset = cursor
+        else:
+            best_offset = _lowest_fit(parts, placed)
         offsets[key] = best_offset
-        placed.append((best_offset, size, first, last))
+        placed += [(best_offset + o, s, f, l) for o, s, f, l in parts]
     return offsets
 
 
+def _lowest_fit(parts: tuple[_Part, ...], placed: list[tuple[int, int, int, int]]) -> int:
+    """The lowest offset at which no part overlaps a placed part live with it."""
+    candidates = {0} | {o + s - po for o, s, _, _ in placed for po, _, _, _ in parts
+                        if o + s - po >= 0}
+    for candidate in sorted(candidates):
+        if all(not (f <= pl and pf <= l and candidate + po < o + s and o < candidate + po + ps)
+               for po, ps, pf, pl in parts for o, s, f, l in placed):
+            return candidate
+    raise AssertionError("unreachable: the top of the placed parts always fits")
+
+
 def _lower_bound(items: list[_Item], steps: int) -> int:
-    return max((sum(size for _, size, f, l in items if f <= step <= l)
-                for step in range(steps)), default=0)
+    """The most bytes live at one step, a group counting the span of its live parts."""
+    def live(parts: tuple[_Part, ...], step: int) -> int:
+        spans = [(o, o + s) for o, s, f, l in parts if f <= step <= l]
+        return max(e for _, e in spans) - min(o for o, _ in spans) if spans else 0
+
+    return max((sum(live(parts, step) for _, parts in items) for step in range(steps)),
+               default=0)
+
+
+def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, disjoint [start, end) intervals covering the given ones."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(i for i in intervals if i[0] < i[1]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _subtract(intervals: list[tuple[int, int]],
+              holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of disjoint sorted ``intervals`` outside disjoint sorted ``holes``."""
+    result = []
+    for start, end in intervals:
+        for hole_start, hole_end in holes:
+            if hole_end <= start or hole_start >= end:
+                continue
+            if hole_start > start:
+                result.append((start, hole_start))
+            start = max(start, hole_end)
+        if start < end:
+            result.append((start, end))
+    return result

@@ -18,7 +18,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from edgekd.codegen.identifiers import IdentifierScope, c_comment_name, c_identifier
 from edgekd.codegen.layers import (
-    C_TYPES, LayerCode, WeightArray, c_float, layer_code, scratch_bytes,
+    C_TYPES, LayerCode, WeightArray, c_float, guard_weights, layer_code, overlap_lead,
+    scratch_bytes,
 )
 from edgekd.codegen.planner import ALIGNMENT, ArenaPlan, plan_arena
 from edgekd.errors import EdgeKDError, GraphError
@@ -56,7 +57,8 @@ class GeneratedModel:
 
     @property
     def weights_bytes(self) -> int:
-        return sum(w.nbytes for w in self.weights)
+        """Bytes of constants a build without target-specific kernels holds."""
+        return sum(w.nbytes for w in self.weights if w.neutral)
 
 
 def model_identifier(name: str) -> str:
@@ -83,11 +85,11 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
         raise GraphError(f"graph {graph.name!r}: generated code supports one input and one "
                          f"output, the model has {len(graph.inputs)} and {len(graph.outputs)}")
     if plan is None:
-        plan = plan_arena(graph, scratch_bytes=scratch_bytes)
+        plan = plan_arena(graph, scratch_bytes=scratch_bytes, overlap=overlap_lead)
     weights: dict[str, WeightArray] = {}
     layers = [layer_code(graph, plan, index, node, name, weights)
               for index, node in enumerate(graph.nodes)]
-    weight_list = list(weights.values())
+    weight_list = guard_weights(layers, list(weights.values()))
     context = {
         "name": name,
         "NAME": name.upper(),
@@ -99,7 +101,7 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
         "lower_bound": plan.lower_bound,
         "layers": layers,
         "weights": weight_list,
-        "weights_bytes": sum(w.nbytes for w in weight_list),
+        "weights_bytes": sum(w.nbytes for w in weight_list if w.neutral),
         "macs": graph_macs(graph),
         "tensor_ids": _tensor_ids(plan, name),
         "poison_at_start": plan.arena_bytes > 0,

@@ -9,12 +9,19 @@ import importlib
 import os
 from pathlib import Path
 
+from edgekd.atomic import atomic_file
 from edgekd.errors import EdgeKDError, UnsupportedError
 from edgekd.ir import Graph
 
 # Suffix -> "module:function" of the reader; a new format is one line here.
 READERS = {
     ".tflite": "edgekd.frontends.tflite:read_tflite",
+    ".onnx": "edgekd.frontends.onnx:read_onnx",
+}
+# Suffix -> "module:function" turning a Graph into the file's bytes.
+WRITERS = {
+    ".tflite": "edgekd.frontends.tflite:write_tflite",
+    ".onnx": "edgekd.frontends.onnx_export:write_onnx",
 }
 
 
@@ -31,4 +38,19 @@ def load_model(path: str | os.PathLike, **options) -> Graph:
     return getattr(importlib.import_module(module), function)(path, **options)
 
 
-__all__ = ["READERS", "load_model"]
+def save_model(graph: Graph, path: str | os.PathLike) -> Path:
+    """Write ``graph`` in the format of the path's suffix, through a temporary file renamed
+    into place, so a failure never leaves a partial file."""
+    path = Path(path)
+    writer = WRITERS.get(path.suffix.lower())
+    if writer is None:
+        raise UnsupportedError(f"{path}: cannot write {path.suffix or '(no suffix)'!r} "
+                               f"models; supported: {', '.join(WRITERS)}")
+    module, function = writer.split(":")
+    data = getattr(importlib.import_module(module), function)(graph)
+    with atomic_file(path) as f:
+        f.write(data)
+    return path
+
+
+__all__ = ["READERS", "WRITERS", "load_model", "save_model"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,6 +26,7 @@ import numpy as np
 import tflite
 from tflite.utils import BUILTIN_OPCODE2NAME
 
+from edgekd.atomic import atomic_file
 from edgekd.errors import EdgeKDError, GraphError, ModelFormatError, UnsupportedError
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 
@@ -51,6 +51,9 @@ SUPPORTED_OPS: dict[int, str] = {
     _BUILTIN.DEQUANTIZE: "DEQUANTIZE",
 }
 _BUILTIN_OF_OP = {op: code for code, op in SUPPORTED_OPS.items()}
+# TFLite's hybrid FULLY_CONNECTED (float32 input, int8 weights) with
+# asymmetric_quantize_inputs is DYNAMIC_FULLY_CONNECTED (the symmetric variant is refused).
+_BUILTIN_OF_OP["DYNAMIC_FULLY_CONNECTED"] = _BUILTIN.FULLY_CONNECTED
 
 _DTYPE_OF_TYPE = {_TYPE.INT8: "int8", _TYPE.INT32: "int32", _TYPE.FLOAT32: "float32"}
 _TYPE_OF_DTYPE = {dtype: code for code, dtype in _DTYPE_OF_TYPE.items()}
@@ -72,11 +75,13 @@ _INPUT_COUNTS = {
     "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3),
     "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "ADD": (2, 2), "RESHAPE": (1, 2),
     "SOFTMAX": (1, 1), "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1),
+    "DYNAMIC_FULLY_CONNECTED": (2, 3),
 }
 # Op versions as TFLite's converter assigns them for int8 kernels (TFLM does not check).
 _OP_VERSIONS = {
     "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "AVERAGE_POOL_2D": 2,
     "MAX_POOL_2D": 2, "ADD": 2, "RESHAPE": 1, "SOFTMAX": 2, "QUANTIZE": 1, "DEQUANTIZE": 2,
+    "DYNAMIC_FULLY_CONNECTED": 9,  # hybrid with asymmetric_quantize_inputs
 }
 
 # TFLite tensor dimensions are int32; anything larger is a corrupt file, not a model.
@@ -378,6 +383,8 @@ class _Reader:
         output = self.tensor(out_idx[0], where)
         if ir_op == "RESHAPE":
             inputs = inputs[:1]  # the output tensor's shape is the new shape
+        if ir_op == "FULLY_CONNECTED" and self._asymmetric_hybrid(op, inputs, where):
+            ir_op = "DYNAMIC_FULLY_CONNECTED"
         self._check_dtypes(ir_op, inputs, output, where)
         attrs = self._attrs(ir_op, op, where)
         node = Node(op=ir_op, name="", inputs=[t.name if t else "" for t in inputs],
@@ -387,10 +394,26 @@ class _Reader:
         raw_name = raw_output_name.split(";")[0] or f"{ir_op.lower()}_{index}"
         return node, raw_name
 
+    def _asymmetric_hybrid(self, op, inputs, where: str) -> bool:
+        """A FULLY_CONNECTED with float32 input, int8 weights and asymmetric input
+        quantization (TFLite's dynamic-range scheme edgekd runs)."""
+        if (inputs[0].dtype, inputs[1].dtype) != ("float32", "int8"):
+            return False
+        o = self._options(op, _OPTIONS.FullyConnectedOptions, tflite.FullyConnectedOptions,
+                          where, False)
+        return o is not None and bool(o.AsymmetricQuantizeInputs())
+
     def _check_dtypes(self, ir_op: str, inputs, output: Tensor, where: str) -> None:
         here = f"{self.label}: {where}"
         x = inputs[0]
-        if ir_op == "QUANTIZE":
+        if ir_op == "DYNAMIC_FULLY_CONNECTED":
+            expected = [(x, "float32"), (inputs[1], "int8"),
+                        (inputs[2] if len(inputs) > 2 else None, "float32"), (output, "float32")]
+            for t, dtype in expected:
+                if t is not None and t.dtype != dtype:
+                    raise UnsupportedError(f"{here}hybrid FULLY_CONNECTED: tensor {t.name!r} "
+                                           f"is {t.dtype}; expected {dtype}")
+        elif ir_op == "QUANTIZE":
             if (x.dtype, output.dtype) != ("float32", "int8"):
                 raise UnsupportedError(f"{here}{x.dtype} -> {output.dtype}; only float32 -> "
                                        "int8 at the model input is supported")
@@ -477,7 +500,7 @@ class _Reader:
                     "stride": (o.StrideH(), o.StrideW()),
                     "padding": self._padding(o.Padding(), where),
                     "activation": self._activation(o.FusedActivationFunction(), where)}
-        if ir_op == "FULLY_CONNECTED":
+        if ir_op in ("FULLY_CONNECTED", "DYNAMIC_FULLY_CONNECTED"):
             o = self._options(op, _OPTIONS.FullyConnectedOptions,
                               tflite.FullyConnectedOptions, where, False)
             if o is None:
@@ -539,14 +562,8 @@ def save_tflite(graph: Graph, path: str | os.PathLike) -> Path:
     """Write ``graph`` to ``path`` atomically (a temp file in the same folder, renamed)."""
     path = Path(path)
     data = write_tflite(graph)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        f.write(data)
     return path
 
 
@@ -622,13 +639,16 @@ def _options_writer(graph: Graph, node: Node):
             tflite.Pool2DOptionsAddFusedActivationFunction(b, fused)
             return tflite.Pool2DOptionsEnd(b)
         return _OPTIONS.Pool2DOptions, pool
-    if node.op == "FULLY_CONNECTED":
+    if node.op in ("FULLY_CONNECTED", "DYNAMIC_FULLY_CONNECTED"):
         keep_num_dims = len(graph.tensor(node.outputs[0]).shape) > 2
+        asymmetric = node.op == "DYNAMIC_FULLY_CONNECTED"
 
         def fully_connected(b):
             tflite.FullyConnectedOptionsStart(b)
             tflite.FullyConnectedOptionsAddFusedActivationFunction(b, fused)
             tflite.FullyConnectedOptionsAddKeepNumDims(b, keep_num_dims)
+            if asymmetric:
+                tflite.FullyConnectedOptionsAddAsymmetricQuantizeInputs(b, True)
             return tflite.FullyConnectedOptionsEnd(b)
         return _OPTIONS.FullyConnectedOptions, fully_connected
     if node.op == "ADD":

@@ -197,11 +197,17 @@ def _output_redirected_to(path: Path) -> Iterator[None]:
             os.close(fd)
 
 
+# Most telling first: a located compiler error, a linker's missing symbol, then any error.
+_ERROR_LINE_PATTERNS = (r"^\S+:\d+(:\d+)?: (fatal )?error:", r"undefined reference",
+                        r"\berror\b")
+
+
 def _first_error_line(log: Path, error: Exception) -> str:
-    text = log.read_text(errors="replace") if log.is_file() else ""
-    for line in text.splitlines():
-        if re.search(r"\berror\b", line, re.IGNORECASE):
-            return line.strip()
+    lines = (log.read_text(errors="replace") if log.is_file() else "").splitlines()
+    for pattern in _ERROR_LINE_PATTERNS:
+        for line in lines:
+            if re.search(pattern, line, re.IGNORECASE):
+                return line.strip()
     return str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
 
 
@@ -209,6 +215,9 @@ def _import_from_path(module_name: str, path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ToolchainError(f"{path}: not an importable extension module")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        module = importlib.util.module_from_spec(spec)  # loads the shared library
+        spec.loader.exec_module(module)
+    except ImportError as e:  # e.g. a declared function that no source defines
+        raise ToolchainError(f"{path.name}: the built module does not load: {e}") from None
     return module

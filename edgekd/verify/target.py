@@ -24,7 +24,9 @@ from edgekd.ir import Graph
 from edgekd.shapes import graph_macs
 from edgekd.verify.boards import Board, load_board
 from edgekd.verify.firmware import Progress, stderr_progress
-from edgekd.verify.host import Mismatch, VerifyResult, load_graph, random_inputs
+from edgekd.verify.host import (
+    Mismatch, VerifyResult, load_graph, random_inputs, tflm_can_run,
+)
 from edgekd.verify.qemu import BoardResult, verify_on_board
 
 # Emulated instructions per second assumed when sizing the default timeout: QEMU with
@@ -91,7 +93,7 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
                else _input_batch(graph, inputs))
     expected = {"reference": np.stack([run(graph, sample)[0] for sample in samples])}
     tflm_arena = None
-    if tflite_path is not None and tflm:
+    if tflite_path is not None and tflm and tflm_can_run(graph):
         from edgekd.verify.tflm import run_tflm, tflm_arena_bytes
 
         expected["tflm"] = run_tflm(tflite_path, samples)[0].reshape(expected["reference"].shape)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekd.codegen import write_sources
+from edgekd.codegen import generate_model, write_sources
 from edgekd.reference import run
 
 from .graphs import small_cnn
@@ -58,7 +58,8 @@ def test_example_builds_and_runs_on_the_host(tmp_path, model_dir):
     x = example_input(graph.tensor(graph.inputs[0]).size).reshape(
         graph.tensor(graph.inputs[0]).shape)
     expected = int(np.argmax(run(graph, x)[0].reshape(-1)))  # first maximum, as main.c
-    assert result.stdout == f"top output: {expected} (arena 1152 bytes)\n"
+    arena = generate_model(graph, "model").plan.arena_bytes
+    assert result.stdout == f"top output: {expected} (arena {arena} bytes)\n"
 
 
 def test_example_cross_builds_for_cortex_m(tmp_path, model_dir):

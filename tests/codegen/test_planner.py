@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgekd.codegen.planner import ALIGNMENT, ARENA, INPUT, OUTPUT, plan_arena
+from edgekd.codegen.planner import ALIGNMENT, ARENA, INPUT, OUTPUT, align_up, plan_arena
 from edgekd.errors import GraphError
 from edgekd.ir import Graph
 
@@ -209,3 +209,128 @@ def test_mlperf_arena_is_no_larger_than_tflms(mlperf_path):
     # Even counting the caller's input and output buffers, which TFLM keeps in its arena.
     assert plan.arena_bytes + caller_buffers <= tflm_arena_bytes(path)
     assert plan.arena_bytes == plan.lower_bound
+
+
+# -- layers in place (overlap allowances) ------------------------------------------------
+
+
+def inplace_chain(seed: int = 0):
+    """conv -> depthwise -> 1x1 conv -> depthwise -> 1x1 conv -> pool: every window layer
+    may write over the input that dies there."""
+    g = GraphBuilder("chain", (1, 9, 7, 3), seed)
+    x = g.conv(g.input, 8)
+    for _ in range(2):
+        x = g.depthwise(x)
+        x = g.conv(x, 8, kernel=(1, 1))
+    return g.build(g.pool(x, "AVERAGE_POOL_2D", (3, 7)))
+
+
+def assert_valid_inplace_plan(graph: Graph, plan, overlap) -> None:
+    """No two live tensors share a byte, except through RESHAPE or ADD as above, or a
+    layer writing over the input that dies there with its output at least the layer's
+    lead below it."""
+    spans = independent_lifetimes(graph)
+    arena = {p.name: p for p in plan.tensors.values() if p.location == ARENA}
+    buffers = [(p.name, p.offset, p.nbytes, *spans[p.name]) for p in arena.values()]
+    buffers += [(f"scratch {s.layer}", s.offset, s.nbytes, s.layer, s.layer)
+                for s in plan.scratch.values() if s.nbytes]
+    for name, offset, nbytes, *_ in buffers:
+        assert offset % ALIGNMENT == 0 and offset + nbytes <= plan.arena_bytes, name
+
+    def in_place(a: str, b: str) -> bool:
+        for step, node in enumerate(graph.nodes):
+            if node.inputs[0] == a and node.outputs[0] == b and spans[a][1] == step == \
+                    spans[b][0]:
+                lead = overlap(graph, step, node)
+                return lead is not None and arena[b].offset <= arena[a].offset - lead
+        return False
+
+    group = {p.name: p.alias_of or p.name for p in plan.tensors.values()}
+    for (a, oa, na, fa, la), (b, ob, nb, fb, lb) in itertools.combinations(buffers, 2):
+        if fa <= lb and fb <= la and oa < ob + nb and ob < oa + na:
+            # RESHAPE and ADD alias whole buffers (checked member by member below).
+            aliases = oa == ob and a in group and group.get(b) == group[a]
+            assert aliases or in_place(a, b) or in_place(b, a), \
+                f"{a} and {b} are live together and overlap"
+    members: dict[str, list[str]] = {}
+    for name, root in group.items():
+        members.setdefault(root, []).append(name)
+    for names in members.values():
+        for member in names:
+            assert len(names) == 1 or any(
+                allowed_to_share(graph, other, member, spans) or in_place(other, member)
+                or in_place(member, other) for other in names if other != member), member
+    assert plan.lower_bound <= plan.arena_bytes
+
+
+def test_window_layers_write_over_their_dying_input():
+    from edgekd.codegen.layers import overlap_lead
+
+    graph = inplace_chain()
+    apart = plan_arena(graph)
+    together = plan_arena(graph, overlap=overlap_lead)
+    assert_valid_inplace_plan(graph, together, overlap_lead)
+    assert together.arena_bytes < apart.arena_bytes
+    # Every layer after the first writes over its input: one tensor's bytes plus leads.
+    tensor = plan_arena(graph).tensors[graph.nodes[0].outputs[0]].nbytes
+    leads = sum(overlap_lead(graph, i, n) or 0 for i, n in enumerate(graph.nodes))
+    assert together.arena_bytes <= align_up(tensor) + leads + ALIGNMENT
+    for node in graph.nodes[1:-1]:  # the pool writes the caller's output buffer
+        assert together.tensors[node.outputs[0]].alias_of is not None, node.name
+
+
+def test_no_overlap_where_a_kernel_states_no_write_order():
+    graph = inplace_chain()
+    plan = plan_arena(graph, overlap=lambda g, i, n: None)
+    assert plan.arena_bytes == plan_arena(graph).arena_bytes
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_graphs())
+def test_random_graphs_in_place_never_overlap_live_tensors(case):
+    from edgekd.codegen.layers import overlap_lead
+
+    graph, scratch = case
+    assert_valid_inplace_plan(graph, plan_arena(graph, scratch_bytes=scratch,
+                                                overlap=overlap_lead), overlap_lead)
+
+
+def test_an_overlap_allowance_one_step_too_generous_fails_verification(monkeypatch):
+    """The poisoned host verification proves the in-place plan, and rejects the same plan
+    with any one layer's output placed a single alignment step closer to its input.
+
+    3x3 convolutions through the portable kernel, which writes channel by channel: its
+    lead is exact at this granularity. (Whether each optimized kernel keeps the order it
+    states is tested in tests/runtime_c/test_inplace_kernels.py. A depthwise layer's lead
+    is not exact: each output channel reads only its own input channel, so the
+    pixel-wise lead is a channel row more than it needs.)"""
+    from edgekd.codegen import generate_model, kernels
+    from edgekd.codegen.layers import overlap_lead, scratch_bytes
+    from edgekd.verify.host import verify_host
+
+    monkeypatch.setattr(kernels, "optimized_kernel", lambda graph, node: None)
+
+    g = GraphBuilder("convs", (1, 6, 7, 8), seed=3)
+    x = g.conv(g.input, 8)
+    for _ in range(3):
+        x = g.conv(x, 8)
+    graph = g.build(g.pool(x, "AVERAGE_POOL_2D", (6, 7)))
+    assert verify_host(graph, inputs=4, tflm=False).bit_exact
+    right = plan_arena(graph, scratch_bytes=scratch_bytes, overlap=overlap_lead)
+    tested = 0
+    for victim, node in enumerate(graph.nodes):
+        lead = overlap_lead(graph, victim, node)
+        if node.op != "CONV_2D" or right.tensors[node.inputs[0]].location != ARENA:
+            continue  # reads the caller's input: not in place
+        tested += 1
+
+        def generous(g, i, n, victim=victim):
+            right_lead = overlap_lead(g, i, n)
+            return right_lead - ALIGNMENT if i == victim else right_lead
+
+        plan = plan_arena(graph, scratch_bytes=scratch_bytes, overlap=generous)
+        generated = generate_model(graph, "convs", plan=plan)
+        result = verify_host(graph, inputs=4, tflm=False, generated=generated)
+        assert not result.bit_exact, f"layer {victim} ({node.op}) at lead {lead - ALIGNMENT}"
+        assert result.first_mismatch.layer == victim
+    assert tested == 3

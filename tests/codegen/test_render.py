@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgekd.codegen import compile_model, generate, write_sources
+from edgekd.codegen import compile_model, generate, generate_model, write_sources
 from edgekd.codegen.render import designated_initializers
 from edgekd.errors import EdgeKDError, GraphError, UnsupportedError
 from edgekd.ir import Tensor
@@ -60,10 +60,12 @@ def test_mlperf_sources_are_deterministic(mlperf_path):
 
 def test_files_and_header_api():
     graph = small_cnn()
-    files = generate(graph, "net")
+    generated = generate_model(graph, "net")
+    files = generated.files
     assert sorted(files) == ["net.c", "net.cmake", "net.h", "net_weights.c"]
     header = files["net.h"]
-    for line in ("#ifndef NET_H", "#define NET_ARENA_SIZE 1152", "#define NET_ARENA_ALIGN 16",
+    arena = f"#define NET_ARENA_SIZE {generated.plan.arena_bytes}"
+    for line in ("#ifndef NET_H", arena, "#define NET_ARENA_ALIGN 16",
                  "#define NET_INPUT_SHAPE {1, 8, 6, 3}", "#define NET_INPUT_SIZE 144",
                  "#define NET_OUTPUT_ZERO_POINT (-128)", "#define NET_OUTPUT_SCALE 0.00390625f",
                  "} net_input_t;", "} net_output_t;",
@@ -80,11 +82,13 @@ def test_files_and_header_api():
 
 def test_every_layer_has_a_comment_block_and_a_tap():
     graph = small_cnn()
-    text = generate(graph, "net")["net.c"]
+    generated = generate_model(graph, "net")
+    text = generated.files["net.c"]
     for index, node in enumerate(graph.nodes):
         assert f"* Layer {index}: {node.op}  {node.name}" in text
         assert re.search(rf"EKD_TAP\({index}, \d+, ", text)
-    assert "MACs    " in text and "arena[0 .. 384)" in text
+    first = generated.plan.tensors[graph.nodes[0].outputs[0]]
+    assert "MACs    " in text and f"arena[{first.offset} .. {first.offset + 384})" in text
 
 
 def test_hostile_names_compile_and_inject_nothing(tmp_path):

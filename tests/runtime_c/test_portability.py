@@ -24,8 +24,28 @@ TOOLCHAINS = {
                    "arm-none-eabi-nm"),
     "rv32imac": ("riscv64-unknown-elf-gcc", ["-march=rv32imac", "-mabi=ilp32",
                                              "-ffreestanding"], "riscv64-unknown-elf-nm"),
+    # Armv8.1-M with Helium: the *_mve.c kernels are compiled here (EKD_HAVE_MVE).
+    "cortex-m55": ("arm-none-eabi-gcc", ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard",
+                                         "-ffreestanding"], "arm-none-eabi-nm"),
+    "clang-cortex-m55": ("clang", ["--target=arm-none-eabi", "-mcpu=cortex-m55",
+                                   "-mfloat-abi=hard", "-ffreestanding"], "arm-none-eabi-nm"),
+    # The Arm DSP kernels (*_dsp.c: inline assembly) on the cores that select them, at -O0
+    # with a frame pointer too, where the compiler has the fewest registers for asm operands;
+    # and the portable ones on a Cortex-M3.
+    "cortex-m3": ("arm-none-eabi-gcc", ["-mcpu=cortex-m3", "-mthumb", "-ffreestanding"],
+                  "arm-none-eabi-nm"),
+    "cortex-m7": ("arm-none-eabi-gcc", ["-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16",
+                                        "-mfloat-abi=hard", "-ffreestanding"],
+                  "arm-none-eabi-nm"),
+    "cortex-m4f-O0": ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16",
+                                            "-mfloat-abi=hard", "-ffreestanding", "-O0", "-g",
+                                            "-fno-omit-frame-pointer"], "arm-none-eabi-nm"),
+    "clang-cortex-m4f": ("clang", ["--target=arm-none-eabi", "-mcpu=cortex-m4",
+                                   "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-ffreestanding"],
+                         "arm-none-eabi-nm"),
 }
-CROSS = ("cortex-m0", "cortex-m4f", "rv32imac")
+CROSS = ("cortex-m0", "cortex-m4f", "rv32imac", "cortex-m55", "clang-cortex-m55", "cortex-m3",
+         "cortex-m7", "cortex-m4f-O0", "clang-cortex-m4f")
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,13 @@ def test_compiler_error_becomes_toolchain_error_with_the_first_error_line(tmp_pa
     assert not list((tmp_path / "b").glob("_broken_*"))  # nothing half-built left behind
 
 
+def test_a_declared_function_without_definition_becomes_toolchain_error(tmp_path):
+    source = write_project(tmp_path, scale=3)
+    with pytest.raises(ToolchainError, match="does not load: .*undefined symbol: missing"):
+        compile_module("missing", "int add_scaled(int a, int b); int missing(void);",
+                       [source], [source.parent], workdir=tmp_path / "b")
+
+
 def test_unparsable_declarations_become_toolchain_error(tmp_path):
     with pytest.raises(ToolchainError, match="cannot parse"):
         compile_module("bad_cdef", "int f(", [], [], workdir=tmp_path)

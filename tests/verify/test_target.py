@@ -19,7 +19,8 @@ from edgekd.verify.target import (
     verify_target,
 )
 
-MLPERF_BOARDS = ["mps2-an386", "rv32"]
+# Cortex-M4 (Arm DSP kernels), RV32 (portable C) and Cortex-M55 (Helium kernels).
+MLPERF_BOARDS = ["mps2-an386", "rv32", "mps3-an547"]
 
 
 def installed_board(name: str):
@@ -53,9 +54,10 @@ def test_mlperf_model_is_bit_exact_on_board(mlperf_path, prepare_mlperf, board_n
     assert result.compared == ["reference: outputs", "tflm: outputs"]
     # The reference outputs agree with TFLM's, so the board matched the oracle itself.
     assert np.array_equal(prepared.expected["reference"], prepared.expected["tflm"])
-    assert 2 < result.instructions_per_mac < 60
+    assert 0.1 < result.instructions_per_mac < 60
     assert result.instructions["min"] <= result.instructions["mean"] <= result.instructions["max"]
-    assert result.flash_bytes > result.weights_bytes
+    if board_name != "mps3-an547":  # weights_bytes: the build without Helium kernels
+        assert result.flash_bytes > result.weights_bytes
     assert result.ram_bytes >= result.arena_bytes + result.stack_bytes
     assert 0 < result.stack_bytes < board.stack_size
 
@@ -79,7 +81,11 @@ def test_bench_reports_boards_the_model_does_not_fit(mlperf_path, capsys):
     assert main(["bench", str(mlperf_path), "--targets", "microbit", "rv32", "--inputs", "1",
                  "--json"]) == 0
     microbit, rv32 = json.loads(capsys.readouterr().out)
-    assert "does not fit microbit" in microbit["problem"] and "RAM" in microbit["problem"]
+    if "kws" in str(mlperf_path):
+        # With its layers in place KWS needs under 11 KB of RAM: the 16 KB micro:bit runs it.
+        assert microbit["bit_exact"] is True and microbit["ram_bytes"] <= 16384
+    else:
+        assert "does not fit microbit" in microbit["problem"] and "RAM" in microbit["problem"]
     assert rv32["bit_exact"] is True and rv32["instructions_per_mac"] > 2
 
 

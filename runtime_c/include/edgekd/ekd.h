@@ -6,7 +6,8 @@
  *   context (scratch), op parameters, quantization parameters,
  *   then (dims, data) pairs for input, filter, bias and output,
  * and returns an ekd_status. No kernel allocates, keeps state or uses floating point
- * (except the QUANTIZE/DEQUANTIZE boundary ops, which convert float data by definition).
+ * (except the QUANTIZE/DEQUANTIZE boundary ops, which convert float data by definition,
+ * and the float32 path ekd_dynamic_fully_connected_f32 for cores with an FPU).
  * All parameters are computed offline by edgekd's code generator; see
  * edgekd/reference/params.py for how each field is derived from the model.
  */
@@ -16,13 +17,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Kernel families chosen at compile time. Generated code calls a Helium (MVE) kernel,
+ * where edgekd has one for the layer, when EKD_HAVE_MVE is 1: on Armv8.1-M cores with
+ * the integer M-profile Vector Extension (Cortex-M55, M85). Define EKD_PORTABLE_KERNELS
+ * to use the portable C99 kernels everywhere. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(EKD_PORTABLE_KERNELS)
+#define EKD_HAVE_MVE 1
+#else
+#define EKD_HAVE_MVE 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef enum {
     EKD_OK = 0,
-    EKD_ERROR_ARGUMENT = -1, /* a null pointer or inconsistent dimensions */
+    /* Arguments no valid model produces: a null pointer, a dimension below 1,
+     * inconsistent dimensions, a shift outside [-31, 30], a zero-point offset outside
+     * [-255, 255], an activation range outside int8. Checked before any output is
+     * written; data-dependent failures (an AVERAGE_POOL_2D window with no input value
+     * in it, as in TFLM) may leave the output partly written. */
+    EKD_ERROR_ARGUMENT = -1,
     EKD_ERROR_SCRATCH = -2   /* the scratch buffer is smaller than the kernel needs */
 } ekd_status;
 
@@ -33,8 +49,8 @@ typedef struct {
     int32_t n, h, w, c;
 } ekd_dims;
 
-/* Scratch memory handed to a kernel; size in bytes. May be {NULL, 0} for kernels that
- * report a scratch size of 0. */
+/* Scratch memory handed to a kernel; size in bytes. May be {NULL, 0}, or the context
+ * pointer itself NULL, for kernels that report a scratch size of 0. */
 typedef struct {
     void *buf;
     int32_t size;
@@ -63,6 +79,12 @@ typedef struct {
     int32_t output_offset;
     int32_t activation_min, activation_max;
 } ekd_fc_params;
+
+/* DYNAMIC_FULLY_CONNECTED: the output is clamped to [activation_min, activation_max]
+ * (float32; +-FLT_MAX for no activation, [0, FLT_MAX] for ReLU, [0, 6] for ReLU6). */
+typedef struct {
+    float activation_min, activation_max;
+} ekd_dynamic_fc_params;
 
 typedef struct {
     int32_t stride_h, stride_w;
@@ -109,6 +131,64 @@ ekd_status ekd_depthwise_conv2d_s8(const ekd_context *ctx, const ekd_conv_params
                                    const int32_t *bias, /* may be NULL */
                                    const ekd_dims *output_dims, int8_t *output);
 
+/* Optimized CONV_2D and DEPTHWISE_CONV_2D: the same bytes as the kernels above, several
+ * times faster; compiled for the Arm DSP extension (SXTB16/SMLAD) where the core has it
+ * (Cortex-M4/M7/M33/M55), as portable C elsewhere. The code generator picks one per layer
+ * (docs/codegen.md) and prepares their constants offline:
+ *   - ekd_conv2d_1x1_s8, ekd_conv2d_im2col_s8: `filter` packed in blocks of 4 output
+ *     channels x 4 values ("rows4": block (b, g) = rows 4b..4b+3, values 4g..4g+3 of the
+ *     flattened [kh][kw][in_c] row, row after row, zero-padded; blocks of a row group in
+ *     order), `bias` folded: bias[c] + input_offset * sum(filter row c), never NULL;
+ *     filter_dims keep the model's [out_c, kh, kw, in_c];
+ *   - ekd_conv2d_winograd_s8: `filter` the Winograd-transformed weights, int16 (passed as
+ *     const int8_t *, 4-byte aligned; edgekd/codegen/optimized.py: winograd_filter), the
+ *     bias folded;
+ *   - ekd_depthwise_conv2d_fast_s8: the model's weights and bias.
+ * All need every multiplier >= 0 and every shift <= -1 (checked: EKD_ERROR_ARGUMENT), and
+ * |bias[c]| + 255 * sum(|filter of channel c|) < 2^30 for the model's bias (not checked:
+ * it needs a pass over the weights, so the generator checks it offline); the conv kernels
+ * need the scratch their *_scratch_size reports, 4-byte aligned (EKD_ERROR_SCRATCH if
+ * smaller or missing).
+ * ekd_conv2d_1x1_s8: 1x1 filter, no padding, any stride: a plain matrix product.
+ * ekd_conv2d_im2col_s8: any filter, stride, dilation and padding (im2col + matrix product).
+ * ekd_conv2d_winograd_s8: 3x3 filter, stride 1, dilation 1, any padding (Winograd
+ *     F(2x2, 3x3): 16 multiplications per 2x2 outputs instead of 36).
+ * ekd_depthwise_conv2d_fast_s8: depth_multiplier 1, any filter, stride, dilation, padding. */
+int32_t ekd_conv2d_1x1_s8_scratch_size(const ekd_dims *input_dims, const ekd_dims *filter_dims,
+                                       const ekd_dims *output_dims);
+ekd_status ekd_conv2d_1x1_s8(const ekd_context *ctx, const ekd_conv_params *params,
+                             const ekd_per_channel_quant *quant,
+                             const ekd_dims *input_dims, const int8_t *input,
+                             const ekd_dims *filter_dims, const int8_t *filter, /* rows4 */
+                             const int32_t *bias, /* folded */
+                             const ekd_dims *output_dims, int8_t *output);
+int32_t ekd_conv2d_im2col_s8_scratch_size(const ekd_dims *input_dims,
+                                          const ekd_dims *filter_dims,
+                                          const ekd_dims *output_dims);
+ekd_status ekd_conv2d_im2col_s8(const ekd_context *ctx, const ekd_conv_params *params,
+                                const ekd_per_channel_quant *quant,
+                                const ekd_dims *input_dims, const int8_t *input,
+                                const ekd_dims *filter_dims, const int8_t *filter, /* rows4 */
+                                const int32_t *bias, /* folded */
+                                const ekd_dims *output_dims, int8_t *output);
+int32_t ekd_conv2d_winograd_s8_scratch_size(const ekd_dims *input_dims,
+                                            const ekd_dims *filter_dims,
+                                            const ekd_dims *output_dims);
+ekd_status ekd_conv2d_winograd_s8(const ekd_context *ctx, const ekd_conv_params *params,
+                                  const ekd_per_channel_quant *quant,
+                                  const ekd_dims *input_dims, const int8_t *input,
+                                  const ekd_dims *filter_dims,
+                                  const int8_t *filter, /* int16 Winograd weights */
+                                  const int32_t *bias, /* folded */
+                                  const ekd_dims *output_dims, int8_t *output);
+ekd_status ekd_depthwise_conv2d_fast_s8(const ekd_context *ctx, /* unused: no scratch */
+                                        const ekd_conv_params *params,
+                                        const ekd_per_channel_quant *quant,
+                                        const ekd_dims *input_dims, const int8_t *input,
+                                        const ekd_dims *filter_dims, const int8_t *filter,
+                                        const int32_t *bias, /* may be NULL */
+                                        const ekd_dims *output_dims, int8_t *output);
+
 /* input_dims: {n=batches, h=1, w=1, c=in}; output_dims: {n=batches, h=1, w=1, c=out}.
  * quant holds one entry per output (the generator repeats a per-tensor value). */
 ekd_status ekd_fully_connected_s8(const ekd_fc_params *params,
@@ -117,6 +197,25 @@ ekd_status ekd_fully_connected_s8(const ekd_fc_params *params,
                                   const ekd_dims *filter_dims, const int8_t *filter,
                                   const int32_t *bias, /* may be NULL */
                                   const ekd_dims *output_dims, int8_t *output);
+
+/* Dynamic (hybrid) quantization, float32 in and out: each input row of filter_dims->c
+ * values is quantized to int8 from its own range at run time (TFLite's hybrid
+ * FULLY_CONNECTED with asymmetric inputs; exact arithmetic in
+ * edgekd/reference/dynamic_fully_connected.py), multiplied with the int8 weights in
+ * int32, scaled by input scale x filter_scale[c] and added to the float bias. Scratch:
+ * ekd_dynamic_fully_connected_f32_scratch_size bytes (one quantized row). Returns
+ * EKD_ERROR_ARGUMENT also for a NaN or infinite input value. Not for -ffast-math builds
+ * (the kernel keeps float operations apart itself, whatever -ffp-contract says). */
+int32_t ekd_dynamic_fully_connected_f32_scratch_size(const ekd_dims *input_dims,
+                                                     const ekd_dims *filter_dims,
+                                                     const ekd_dims *output_dims);
+ekd_status ekd_dynamic_fully_connected_f32(const ekd_context *ctx,
+                                           const ekd_dynamic_fc_params *params,
+                                           const float *filter_scale, /* [out], (0, 127] */
+                                           const ekd_dims *input_dims, const float *input,
+                                           const ekd_dims *filter_dims, const int8_t *filter,
+                                           const float *bias, /* may be NULL */
+                                           const ekd_dims *output_dims, float *output);
 
 ekd_status ekd_avgpool_s8(const ekd_pool_params *params,
                           const ekd_dims *input_dims, const int8_t *input,
@@ -129,6 +228,12 @@ ekd_status ekd_maxpool_s8(const ekd_pool_params *params,
 /* Elementwise over `size` values; output may alias either input. */
 ekd_status ekd_add_s8(const ekd_add_params *params, int32_t size,
                       const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* ADD as ekd_add_s8, faster (SMMLAR on Arm DSP cores), for what TFLM's int8 ADD prepares:
+ * left_shift <= 20, multipliers >= 0, input shifts <= 0, output shift <= -1
+ * (EKD_ERROR_ARGUMENT otherwise). Output may alias either input. */
+ekd_status ekd_add_fast_s8(const ekd_add_params *params, int32_t size,
+                           const int8_t *input1, const int8_t *input2, int8_t *output);
 
 /* Softmax over the last dimension: `rows` rows of `depth` values. */
 ekd_status ekd_softmax_s8(const ekd_softmax_params *params, int32_t rows, int32_t depth,
@@ -143,5 +248,8 @@ ekd_status ekd_dequantize_s8_f32(float scale, int32_t zero_point, int32_t size,
 #ifdef __cplusplus
 }
 #endif
+
+/* The Helium kernels (declared everywhere, defined where EKD_HAVE_MVE is 1). */
+#include "edgekd/ekd_mve.h"
 
 #endif /* EDGEKD_EKD_H */

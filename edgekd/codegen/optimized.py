@@ -1,0 +1,210 @@
+"""The optimized C kernels every target can run, and when a layer may call them.
+
+``ekd_conv2d_1x1_s8``, ``ekd_conv2d_im2col_s8``, ``ekd_depthwise_conv2d_fast_s8`` and
+``ekd_add_fast_s8`` (runtime_c/src/) compute the same bytes as the portable reference
+kernels, several times faster, and are compiled with the Arm DSP extension
+(SXTB16/SMLAD/SMMLAR) where the core has it, as portable C elsewhere: the generated code
+stays target-neutral (one layout of the constants, one call, one scratch size per layer).
+The convolutions run four output pixels at a time through a matrix kernel and requantize
+with ``ekd_requantize.h``; their constants are prepared here:
+
+- ``rows4_filter``: conv weights in blocks of 4 output channels x 4 values, so one
+  pointer walks four rows and no kernel loop has a tail;
+- the folded bias (``kernels.folded_bias``: bias + input_offset * sum of the channel's
+  weights), so the kernels multiply raw int8 inputs, a padded tap holding the zero point.
+
+They need what the fast requantization needs, which is checked here offline (the kernels
+check the multipliers and shifts again, but not the bound, which takes a pass over the
+weights):
+
+- every multiplier >= 0 and every shift <= -1 (a real multiplier below 1/2), or a zero
+  multiplier (TFLite's (0, 0) for a multiplier too small to represent);
+- ``|bias[c]| + 255 * sum(|w_c|) < 2^30`` for every output channel ``c``: TFLM's int32
+  accumulator, ``bias + sum w * (x + input_offset)`` with ``|x + input_offset| <= 255``,
+  stays where SMMLAR of twice the accumulator is exact;
+- a dot product of at most ``MAX_DEPTH`` values (depthwise: taps).
+
+ADD needs TFLM's int8 parameters (left_shift 20, multipliers below one, an output shift
+of at least one bit right). A layer that misses any of these keeps the portable reference
+kernel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekd.ir import Graph, Node
+from edgekd.reference import params as prepare
+
+ACC_LIMIT = 1 << 30  # EKD_REQUANTIZE_FAST_ACC_LIMIT
+WINOGRAD_LIMIT = 1 << 31  # int32: no sum of the Winograd kernel may reach it
+WINOGRAD_MAX_IN_C = 4096  # EKD_WINOGRAD_MAX_IN_C
+MAX_DEPTH = 32768  # EKD_MAT_MULT_MAX_DEPTH
+MAX_INPUT_OFFSET = 255  # |x + input_offset| <= 255 for int8 x and an int8 zero point
+
+
+@dataclass(frozen=True)
+class OptimizedKernel:
+    """The optimized kernel of a layer: its name, its scratch (bytes, as its C
+    ``*_scratch_size`` computes) and, for window ops, its write order (output pixels in
+    flight, and whether a group's reads all happen before its first write; group 0 for
+    elementwise ops)."""
+
+    kernel: str
+    scratch: int = 0
+    group: int = 0
+    reads_first: bool = False
+    filter: str = "model"  # "rows4": packed by rows4_filter
+    bias: str = "model"  # "folded": bias + input_offset * sum of the channel's weights
+
+
+def mat_mult_block_bytes(depth: int) -> int:
+    """EKD_MAT_MULT_BLOCK_BYTES (runtime_c/src/ekd_mat_mult_s8.h): four int16 columns of
+    ``depth`` values, in groups of four."""
+    return (depth + 3) // 4 * 4 * 4 * 2
+
+
+def accumulator_bound(weights: np.ndarray, bias: np.ndarray | None,
+                      depthwise: bool) -> np.ndarray:
+    """Per output channel, the largest |accumulator| any int8 input can produce:
+    |bias| + 255 * sum |w| (int64)."""
+    w = np.abs(np.asarray(weights, dtype=np.int64))
+    sums = w.reshape(-1, w.shape[-1]).sum(axis=0) if depthwise else \
+        w.reshape(w.shape[0], -1).sum(axis=1)
+    b = np.zeros_like(sums) if bias is None else np.abs(np.asarray(bias, dtype=np.int64))
+    return b.reshape(-1) + MAX_INPUT_OFFSET * sums
+
+
+def optimized_kernel(graph: Graph, node: Node) -> OptimizedKernel | None:
+    """The optimized kernel layer ``node`` may call, or None to keep the portable one."""
+    if node.op == "ADD":
+        return _optimized_add(graph, node)
+    if node.op not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return None
+    x = graph.tensor(node.inputs[0])
+    w = graph.tensor(node.inputs[1])
+    bias_name = node.inputs[2] if len(node.inputs) > 2 else None
+    bias = graph.tensor(bias_name).data if bias_name else None
+    if x.dtype != "int8" or w.dtype != "int8" or w.data is None or len(w.shape) != 4:
+        return None
+    p = prepare.prepare_conv(graph, node)
+    if (np.any(p.multiplier < 0) or np.any((p.shift > -1) & (p.multiplier != 0))
+            or abs(p.input_offset) > 128):
+        return None
+    depthwise = node.op == "DEPTHWISE_CONV_2D"
+    if np.any(accumulator_bound(w.data, bias, depthwise) >= ACC_LIMIT):
+        return None
+    _, kh, kw, in_c = w.shape
+    if depthwise:
+        if p.depth_multiplier != 1 or kh * kw > MAX_DEPTH:
+            return None
+        return OptimizedKernel("ekd_depthwise_conv2d_fast_s8", 0,
+                               *write_order("ekd_depthwise_conv2d_fast_s8", 0))
+    depth = kh * kw * in_c
+    if depth > MAX_DEPTH:
+        return None
+    if (kh == 3 and kw == 3 and p.stride_h == 1 and p.stride_w == 1 and p.dilation_h == 1
+            and p.dilation_w == 1 and in_c <= WINOGRAD_MAX_IN_C
+            and winograd_bound(w.data) < WINOGRAD_LIMIT):
+        out_w = graph.tensor(node.outputs[0]).shape[2]
+        return OptimizedKernel("ekd_conv2d_winograd_s8", winograd_scratch_bytes(in_c),
+                               *write_order("ekd_conv2d_winograd_s8", out_w),
+                               filter="winograd", bias="folded")
+    if kh == 1 and kw == 1 and p.pad_h == 0 and p.pad_w == 0:
+        return OptimizedKernel("ekd_conv2d_1x1_s8", mat_mult_block_bytes(in_c),
+                               *write_order("ekd_conv2d_1x1_s8", 0), filter="rows4",
+                               bias="folded")
+    return OptimizedKernel("ekd_conv2d_im2col_s8", mat_mult_block_bytes(depth),
+                           *write_order("ekd_conv2d_im2col_s8", 0), filter="rows4",
+                           bias="folded")
+
+
+def write_order(kernel: str, out_w: int) -> tuple[int, bool]:
+    """(group, reads_first) of an optimized window kernel's raster write order, for the
+    in-place planner (edgekd/codegen/inplace.py); ``out_w``: the layer's output width.
+
+    The matrix kernels fill a block of four output pixels' columns before writing any
+    of them. The depthwise kernel writes each pixel's channels four at a time, the group's
+    reads of later channels still to come. Winograd writes blocks of four 2x2 tiles, all
+    reads of a block first; when it writes output pixel q, pixels from q - out_w + 1 on
+    (the rest of the tile row) may still read.
+    """
+    if kernel == "ekd_depthwise_conv2d_fast_s8":
+        return 1, False
+    if kernel == "ekd_conv2d_winograd_s8":
+        return out_w, False
+    return 4, True
+
+
+def rows4_filter(weights: np.ndarray) -> np.ndarray:
+    """Conv weights [out_c, kh, kw, in_c] packed "rows4", as ekd_conv2d_1x1_s8 and
+    ekd_conv2d_im2col_s8 read them: the rows (output channels, each kh * kw * in_c values)
+    in groups of four, each group as blocks of 4 rows x 4 values (16 bytes, row after
+    row), zero-padded to whole groups and blocks: [ceil(out_c/4)][ceil(depth/4)][4][4]."""
+    w = np.asarray(weights, dtype=np.int8)
+    rows = w.reshape(w.shape[0], -1)
+    out_c, depth = rows.shape
+    padded = np.zeros(((out_c + 3) // 4 * 4, (depth + 3) // 4 * 4), dtype=np.int8)
+    padded[:out_c, :depth] = rows
+    groups = padded.reshape(padded.shape[0] // 4, 4, padded.shape[1] // 4, 4)
+    return np.ascontiguousarray(groups.transpose(0, 2, 1, 3)).reshape(-1)
+
+
+def _optimized_add(graph: Graph, node: Node) -> OptimizedKernel | None:
+    """ekd_add_fast_s8 for what TFLM's int8 ADD prepares (runtime_c/src/ekd_add_fast_s8.c)."""
+    if any(graph.tensor(n).dtype != "int8" for n in (*node.inputs[:2], node.outputs[0])):
+        return None
+    p = prepare.prepare_add(graph, node)
+    if (p.left_shift > 20 or min(p.input1_multiplier, p.input2_multiplier,
+                                 p.output_multiplier) < 0
+            or max(p.input1_shift, p.input2_shift) > 0 or p.output_shift > -1):
+        return None
+    return OptimizedKernel("ekd_add_fast_s8")
+
+
+# Winograd F(2x2, 3x3) with integer transforms: 4 * (a 2x2 block of the correlation of a
+# 4x4 input tile d with a 3x3 filter g) = AT [(G2 g G2^T) * (BT d BT^T)] AT^T, exactly
+# (G2 = 2G scales the filter transform to integers; the factor 4 divides out exactly).
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
+WINOGRAD_G2 = np.array([[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]])
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])
+# Order of four channels inside a group, as SXTB16 unpacks four int8 inputs.
+WINOGRAD_GROUP_ORDER = (0, 2, 1, 3)
+
+
+def winograd_transformed(weights: np.ndarray) -> np.ndarray:
+    """G2 g G2^T of every (output, input) channel's 3x3 filter g: int64
+    [16 positions (row-major 4x4)][out_c][in_c]. Magnitudes below 4 * 9 * 128."""
+    w = np.asarray(weights, dtype=np.int64)  # [out_c, 3, 3, in_c]
+    u = np.einsum("ak,okmi,bm->aboi", WINOGRAD_G2, w, WINOGRAD_G2)
+    return u.reshape(16, w.shape[0], w.shape[3])
+
+
+def winograd_filter(weights: np.ndarray) -> np.ndarray:
+    """The transformed filter as ekd_conv2d_winograd_s8 reads it, int16: for each of the
+    16 positions, "rows4" blocks of 4 output x 4 input channels (16 values, output channel
+    after output channel), the input channels of a block in WINOGRAD_GROUP_ORDER, zero
+    past the last channel: [16][ceil(out_c/4)][ceil(in_c/4)][4][4]."""
+    u = winograd_transformed(weights)
+    _, out_c, in_c = u.shape
+    padded = np.zeros((16, (out_c + 3) // 4 * 4, (in_c + 3) // 4 * 4), dtype=np.int16)
+    padded[:, :out_c, :in_c] = u
+    blocks = padded.reshape(16, padded.shape[1] // 4, 4, padded.shape[2] // 4, 4)
+    blocks = blocks[..., list(WINOGRAD_GROUP_ORDER)]
+    return np.ascontiguousarray(blocks.transpose(0, 1, 3, 2, 4)).reshape(-1)
+
+
+def winograd_bound(weights: np.ndarray) -> int:
+    """The largest magnitude any int32 sum of the Winograd kernel can reach: an output
+    transform adds 9 products' sums, each at most 512 (the input transform of int8
+    values) times the channel's transformed weights."""
+    u = np.abs(winograd_transformed(weights))
+    return int(9 * 512 * u.sum(axis=2).max())
+
+
+def winograd_scratch_bytes(in_c: int) -> int:
+    """EKD_WINOGRAD_SCRATCH_BYTES (runtime_c/src/ekd_winograd_s8.h): the transformed
+    inputs of 4 tiles (16 positions x in_c, int16, in groups of 4 channels) and the
+    products of 4 output channels (4 x 16 positions x 4 tiles, int32)."""
+    return 16 * ((in_c + 3) // 4) * 4 * 4 * 2 + 4 * 16 * 4 * 4

@@ -1,0 +1,131 @@
+/*
+ * CONV_2D with a 3x3 filter at stride 1 (dilation 1, any padding) by Winograd F(2x2, 3x3):
+ * each 2x2 block of outputs costs 16 multiplications per input and output channel instead
+ * of 36 (ekd_winograd_s8.h has the arithmetic). Blocks of four tiles: their inputs are
+ * transformed into the scratch, then for each group of four output channels the products
+ * are summed over the input channels, transformed back, divided by 4 (exactly), added to
+ * the folded bias and requantized. Same bytes as ekd_conv2d_s8.
+ */
+#include "edgekd/ekd.h"
+#include "ekd_conv_fast.h"
+#include "ekd_fixedpoint.h"
+#include "ekd_requantize.h"
+#include "ekd_winograd_s8.h"
+
+int32_t ekd_conv2d_winograd_s8_scratch_size(const ekd_dims *input_dims,
+                                            const ekd_dims *filter_dims,
+                                            const ekd_dims *output_dims)
+{
+    (void)filter_dims;
+    (void)output_dims;
+    if (input_dims == NULL || input_dims->c <= 0 || input_dims->c > EKD_WINOGRAD_MAX_IN_C) {
+        return 0;
+    }
+    return EKD_WINOGRAD_SCRATCH_BYTES(input_dims->c);
+}
+
+/* AT m AT^T / 4 for one tile: m holds the 16 positions' sums at a stride of 4 (M's tile
+ * layout); y[a][b] is output (a, b) of the tile without the bias. */
+static void ekd_winograd_output(const int32_t *m, int32_t y[2][2])
+{
+    int32_t s[2][4];
+    int32_t q;
+    for (q = 0; q < 4; ++q) {
+        const int32_t m0 = m[4 * (0 + q)], m1 = m[4 * (4 + q)];
+        const int32_t m2 = m[4 * (8 + q)], m3 = m[4 * (12 + q)];
+        s[0][q] = m0 + m1 + m2;
+        s[1][q] = m1 - m2 - m3;
+    }
+    /* Exactly 4 times TFLM's sum: the shift divides without rounding. */
+    y[0][0] = ekd_floor_shift_right_s32(s[0][0] + s[0][1] + s[0][2], 2);
+    y[0][1] = ekd_floor_shift_right_s32(s[0][1] - s[0][2] - s[0][3], 2);
+    y[1][0] = ekd_floor_shift_right_s32(s[1][0] + s[1][1] + s[1][2], 2);
+    y[1][1] = ekd_floor_shift_right_s32(s[1][1] - s[1][2] - s[1][3], 2);
+}
+
+ekd_status ekd_conv2d_winograd_s8(const ekd_context *ctx, const ekd_conv_params *params,
+                                  const ekd_per_channel_quant *quant,
+                                  const ekd_dims *input_dims, const int8_t *input,
+                                  const ekd_dims *filter_dims, const int8_t *filter,
+                                  const int32_t *bias,
+                                  const ekd_dims *output_dims, int8_t *output)
+{
+    int32_t batch, block, in_h, in_w, in_c, out_h, out_w, out_c, tiles_w, tiles;
+    int32_t in_groups, out_groups, zero_point;
+    const int16_t *u = (const int16_t *)(const void *)filter;
+    int16_t *v;
+    int32_t *m;
+    ekd_status status = ekd_validate_conv_fast(params, quant, input_dims, input, filter_dims,
+                                               filter, output_dims, output);
+    if (status != EKD_OK) {
+        return status;
+    }
+    if (bias == NULL || ((uintptr_t)filter & 3u) != 0 || filter_dims->h != 3 ||
+        filter_dims->w != 3 || filter_dims->n != output_dims->c ||
+        filter_dims->c != input_dims->c || input_dims->c > EKD_WINOGRAD_MAX_IN_C ||
+        params->stride_h != 1 || params->stride_w != 1 || params->dilation_h != 1 ||
+        params->dilation_w != 1) {
+        return EKD_ERROR_ARGUMENT;
+    }
+    status = ekd_validate_scratch(
+        ctx, ekd_conv2d_winograd_s8_scratch_size(input_dims, filter_dims, output_dims));
+    if (status != EKD_OK) {
+        return status;
+    }
+
+    in_h = input_dims->h;
+    in_w = input_dims->w;
+    in_c = input_dims->c;
+    out_h = output_dims->h;
+    out_w = output_dims->w;
+    out_c = output_dims->c;
+    in_groups = (in_c + 3) / 4;
+    out_groups = (out_c + 3) / 4;
+    tiles_w = (out_w + 1) / 2;
+    tiles = ((out_h + 1) / 2) * tiles_w;
+    zero_point = -params->input_offset;
+    v = (int16_t *)ctx->buf;
+    m = (int32_t *)(void *)((uint8_t *)ctx->buf + EKD_WINOGRAD_V_BYTES(in_c));
+
+    for (batch = 0; batch < output_dims->n; ++batch) {
+        const int8_t *image = input + (size_t)batch * in_h * in_w * in_c;
+        int8_t *out_image = output + (size_t)batch * out_h * out_w * out_c;
+        for (block = 0; block < tiles; block += EKD_WINOGRAD_TILES) {
+            int32_t tile_y[EKD_WINOGRAD_TILES], tile_x[EKD_WINOGRAD_TILES];
+            int32_t t, group;
+            for (t = 0; t < EKD_WINOGRAD_TILES; ++t) {
+                /* Past the last tile, repeat it: same products, same output bytes. */
+                const int32_t tile = block + t < tiles ? block + t : tiles - 1;
+                tile_y[t] = 2 * (tile / tiles_w);
+                tile_x[t] = 2 * (tile % tiles_w);
+                ekd_nn_winograd_input(v, t, image, in_h, in_w, in_c,
+                                      tile_y[t] - params->pad_h, tile_x[t] - params->pad_w,
+                                      zero_point);
+            }
+            for (group = 0; group < out_groups; ++group) {
+                int32_t r;
+                ekd_nn_winograd_multiply(u, out_groups, group, in_groups, v, m);
+                for (r = 0; r < 4 && 4 * group + r < out_c; ++r) {
+                    const int32_t c = 4 * group + r;
+                    const ekd_requant_channel rq = ekd_requant_channel_at(quant, c);
+                    for (t = 0; t < EKD_WINOGRAD_TILES; ++t) {
+                        int32_t y[2][2];
+                        int32_t a, b;
+                        ekd_winograd_output(m + 64 * r + t, y);
+                        for (a = 0; a < 2 && tile_y[t] + a < out_h; ++a) {
+                            for (b = 0; b < 2 && tile_x[t] + b < out_w; ++b) {
+                                out_image[((size_t)(tile_y[t] + a) * out_w +
+                                           (size_t)(tile_x[t] + b)) * out_c + c] =
+                                    ekd_requantize_output(
+                                        ekd_wrapping_add_s32(y[a][b], bias[c]), rq,
+                                        params->output_offset, params->activation_min,
+                                        params->activation_max);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return EKD_OK;
+}
