@@ -45,7 +45,9 @@ class KernelVariant:
     the portable kernel, the ``#else``). ``filter``/``bias``: which form of the weights
     and bias it reads ("model": as in the model; "folded": bias + input_offset * sum of
     the channel's weights; "packed16": conv filter rows padded to 16 bytes; "packed4":
-    depthwise weights in channel blocks of four)."""
+    depthwise weights in channel blocks of four; "rows4" and "winograd": the optimized
+    kernels' blocks of 4 output channels x 4 values and Winograd-transformed int16
+    weights, codegen/optimized.py)."""
 
     guard: str | None
     kernel: str

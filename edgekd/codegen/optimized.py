@@ -55,7 +55,7 @@ class OptimizedKernel:
     scratch: int = 0
     group: int = 0
     reads_first: bool = False
-    filter: str = "model"  # "rows4": packed by rows4_filter
+    filter: str = "model"  # "rows4" (rows4_filter), "winograd" (winograd_filter)
     bias: str = "model"  # "folded": bias + input_offset * sum of the channel's weights
 
 
@@ -84,7 +84,7 @@ def optimized_kernel(graph: Graph, node: Node) -> OptimizedKernel | None:
         return None
     x = graph.tensor(node.inputs[0])
     w = graph.tensor(node.inputs[1])
-    bias_name = node.inputs[2] if len(node.inputs) > 2 else None
+    bias_name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
     bias = graph.tensor(bias_name).data if bias_name else None
     if x.dtype != "int8" or w.dtype != "int8" or w.data is None or len(w.shape) != 4:
         return None
@@ -126,9 +126,9 @@ def write_order(kernel: str, out_w: int) -> tuple[int, bool]:
 
     The matrix kernels fill a block of four output pixels' columns before writing any
     of them. The depthwise kernel writes each pixel's channels four at a time, the group's
-    reads of later channels still to come. Winograd writes blocks of four 2x2 tiles, all
-    reads of a block first; when it writes output pixel q, pixels from q - out_w + 1 on
-    (the rest of the tile row) may still read.
+    reads of later channels still to come. Winograd writes two 2x2 tiles at a time, after
+    their reads; when it writes output pixel q, pixels from q - out_w + 1 on (the rest of
+    the tile row) may still read.
     """
     if kernel == "ekd_depthwise_conv2d_fast_s8":
         return 1, False
@@ -205,6 +205,5 @@ def winograd_bound(weights: np.ndarray) -> int:
 
 def winograd_scratch_bytes(in_c: int) -> int:
     """EKD_WINOGRAD_SCRATCH_BYTES (runtime_c/src/ekd_winograd_s8.h): the transformed
-    inputs of 4 tiles (16 positions x in_c, int16, in groups of 4 channels) and the
-    products of 4 output channels (4 x 16 positions x 4 tiles, int32)."""
-    return 16 * ((in_c + 3) // 4) * 4 * 4 * 2 + 4 * 16 * 4 * 4
+    inputs of two tiles, 16 positions x 2 x in_c int16 values in groups of 4 channels."""
+    return 16 * ((in_c + 3) // 4) * 2 * 4 * 2

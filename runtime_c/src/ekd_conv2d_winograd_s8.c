@@ -1,10 +1,11 @@
 /*
  * CONV_2D with a 3x3 filter at stride 1 (dilation 1, any padding) by Winograd F(2x2, 3x3):
  * each 2x2 block of outputs costs 16 multiplications per input and output channel instead
- * of 36 (ekd_winograd_s8.h has the arithmetic). Blocks of four tiles: their inputs are
- * transformed into the scratch, then for each group of four output channels the products
- * are summed over the input channels, transformed back, divided by 4 (exactly), added to
- * the folded bias and requantized. Same bytes as ekd_conv2d_s8.
+ * of 36 (ekd_winograd_s8.h has the arithmetic). Two tiles (2x2 outputs each) at a time,
+ * along a tile row: their inputs are transformed into the scratch, then for each group of
+ * four output channels the products are summed over the input channels, transformed
+ * back, divided by 4 (exactly), added to the folded bias and requantized. Same bytes as
+ * ekd_conv2d_s8.
  */
 #include "edgekd/ekd.h"
 #include "ekd_conv_fast.h"
@@ -24,17 +25,15 @@ int32_t ekd_conv2d_winograd_s8_scratch_size(const ekd_dims *input_dims,
     return EKD_WINOGRAD_SCRATCH_BYTES(input_dims->c);
 }
 
-/* AT m AT^T / 4 for one tile: m holds the 16 positions' sums at a stride of 4 (M's tile
- * layout); y[a][b] is output (a, b) of the tile without the bias. */
-static void ekd_winograd_output(const int32_t *m, int32_t y[2][2])
+/* AT m AT^T / 4 for one tile: m holds the 16 positions' sums; y[a][b] is output (a, b)
+ * of the tile without the bias. */
+static void ekd_winograd_output(const int32_t m[16], int32_t y[2][2])
 {
     int32_t s[2][4];
     int32_t q;
     for (q = 0; q < 4; ++q) {
-        const int32_t m0 = m[4 * (0 + q)], m1 = m[4 * (4 + q)];
-        const int32_t m2 = m[4 * (8 + q)], m3 = m[4 * (12 + q)];
-        s[0][q] = m0 + m1 + m2;
-        s[1][q] = m1 - m2 - m3;
+        s[0][q] = m[0 + q] + m[4 + q] + m[8 + q];
+        s[1][q] = m[4 + q] - m[8 + q] - m[12 + q];
     }
     /* Exactly 4 times TFLM's sum: the shift divides without rounding. */
     y[0][0] = ekd_floor_shift_right_s32(s[0][0] + s[0][1] + s[0][2], 2);
@@ -50,11 +49,10 @@ ekd_status ekd_conv2d_winograd_s8(const ekd_context *ctx, const ekd_conv_params 
                                   const int32_t *bias,
                                   const ekd_dims *output_dims, int8_t *output)
 {
-    int32_t batch, block, in_h, in_w, in_c, out_h, out_w, out_c, tiles_w, tiles;
-    int32_t in_groups, out_groups, zero_point;
+    int32_t batch, tile_y, tile_x, in_h, in_w, in_c, out_h, out_w, out_c;
+    int32_t in_groups, out_groups, zero_point, output_offset, act_min, act_max;
     const int16_t *u = (const int16_t *)(const void *)filter;
     int16_t *v;
-    int32_t *m;
     ekd_status status = ekd_validate_conv_fast(params, quant, input_dims, input, filter_dims,
                                                filter, output_dims, output);
     if (status != EKD_OK) {
@@ -81,45 +79,45 @@ ekd_status ekd_conv2d_winograd_s8(const ekd_context *ctx, const ekd_conv_params 
     out_c = output_dims->c;
     in_groups = (in_c + 3) / 4;
     out_groups = (out_c + 3) / 4;
-    tiles_w = (out_w + 1) / 2;
-    tiles = ((out_h + 1) / 2) * tiles_w;
     zero_point = -params->input_offset;
+    output_offset = params->output_offset;
+    act_min = params->activation_min;
+    act_max = params->activation_max;
     v = (int16_t *)ctx->buf;
-    m = (int32_t *)(void *)((uint8_t *)ctx->buf + EKD_WINOGRAD_V_BYTES(in_c));
 
     for (batch = 0; batch < output_dims->n; ++batch) {
         const int8_t *image = input + (size_t)batch * in_h * in_w * in_c;
         int8_t *out_image = output + (size_t)batch * out_h * out_w * out_c;
-        for (block = 0; block < tiles; block += EKD_WINOGRAD_TILES) {
-            int32_t tile_y[EKD_WINOGRAD_TILES], tile_x[EKD_WINOGRAD_TILES];
-            int32_t t, group;
-            for (t = 0; t < EKD_WINOGRAD_TILES; ++t) {
-                /* Past the last tile, repeat it: same products, same output bytes. */
-                const int32_t tile = block + t < tiles ? block + t : tiles - 1;
-                tile_y[t] = 2 * (tile / tiles_w);
-                tile_x[t] = 2 * (tile % tiles_w);
-                ekd_nn_winograd_input(v, t, image, in_h, in_w, in_c,
-                                      tile_y[t] - params->pad_h, tile_x[t] - params->pad_w,
-                                      zero_point);
-            }
-            for (group = 0; group < out_groups; ++group) {
-                int32_t r;
-                ekd_nn_winograd_multiply(u, out_groups, group, in_groups, v, m);
-                for (r = 0; r < 4 && 4 * group + r < out_c; ++r) {
-                    const int32_t c = 4 * group + r;
-                    const ekd_requant_channel rq = ekd_requant_channel_at(quant, c);
-                    for (t = 0; t < EKD_WINOGRAD_TILES; ++t) {
-                        int32_t y[2][2];
-                        int32_t a, b;
-                        ekd_winograd_output(m + 64 * r + t, y);
-                        for (a = 0; a < 2 && tile_y[t] + a < out_h; ++a) {
-                            for (b = 0; b < 2 && tile_x[t] + b < out_w; ++b) {
-                                out_image[((size_t)(tile_y[t] + a) * out_w +
-                                           (size_t)(tile_x[t] + b)) * out_c + c] =
-                                    ekd_requantize_output(
-                                        ekd_wrapping_add_s32(y[a][b], bias[c]), rq,
-                                        params->output_offset, params->activation_min,
-                                        params->activation_max);
+        for (tile_y = 0; tile_y < out_h; tile_y += 2) {
+            for (tile_x = 0; tile_x < out_w; tile_x += 2 * EKD_WINOGRAD_TILES) {
+                int32_t x0[EKD_WINOGRAD_TILES];
+                int32_t t, group;
+                for (t = 0; t < EKD_WINOGRAD_TILES; ++t) {
+                    /* Past the row's last tile, repeat it: the same bytes again. */
+                    x0[t] = tile_x + 2 * t < out_w ? tile_x + 2 * t : x0[t - 1];
+                    ekd_nn_winograd_input(v, t, image, in_h, in_w, in_c,
+                                          tile_y - params->pad_h, x0[t] - params->pad_w,
+                                          zero_point);
+                }
+                for (group = 0; group < out_groups; ++group) {
+                    int32_t m[EKD_WINOGRAD_TILES][4][16];
+                    int32_t r;
+                    ekd_nn_winograd_multiply(u, out_groups, group, in_groups, v, m);
+                    for (r = 0; r < 4 && 4 * group + r < out_c; ++r) {
+                        const int32_t c = 4 * group + r;
+                        const ekd_requant_channel rq = ekd_requant_channel_at(quant, c);
+                        for (t = 0; t < EKD_WINOGRAD_TILES; ++t) {
+                            int32_t y[2][2];
+                            int32_t a, b;
+                            ekd_winograd_output(m[t][r], y);
+                            for (a = 0; a < 2 && tile_y + a < out_h; ++a) {
+                                for (b = 0; b < 2 && x0[t] + b < out_w; ++b) {
+                                    const int32_t acc = ekd_wrapping_add_s32(y[a][b], bias[c]);
+                                    out_image[((size_t)(tile_y + a) * out_w +
+                                               (size_t)(x0[t] + b)) * out_c + c] =
+                                        ekd_requantize_output(acc, rq, output_offset, act_min,
+                                                              act_max);
+                                }
                             }
                         }
                     }

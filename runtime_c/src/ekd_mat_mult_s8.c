@@ -1,10 +1,11 @@
 /*
  * The matrix kernel of ekd_mat_mult_s8.h in portable C99 (Cortex-M0/M3, RISC-V, hosts).
  *
- * The block holds int8 columns, group g as column 0's four values, then column 1's, ...
- * (16 bytes), and the weights come packed "rows4" (16 bytes per four rows and four
- * values): a row group's weights and a block's columns are each walked by one pointer
- * with constant offsets. Per depth value, each weight load serves four columns and each
+ * The block holds the columns as int16 (the layout of the DSP variant, so the scratch it
+ * is sized for is all used: no load costs more for it), group g as column 0's four
+ * values, then column 1's, ...; the weights come packed "rows4" (16 bytes per four rows
+ * and four values): a row group's weights and a block's columns are each walked by one
+ * pointer with constant offsets. Per depth value, each weight load serves four columns and each
  * input load serves the rows of the pass: four rows on RISC-V (16 accumulators; it has
  * the registers and no multiply-accumulate), two elsewhere (8 accumulators fit a
  * Cortex-M3, whose MLA does the multiply-accumulate in one instruction).
@@ -26,14 +27,14 @@
 void ekd_nn_block_copy(void *scratch, int32_t column, int32_t k0, const int8_t *src,
                        int32_t count)
 {
-    int8_t *block = (int8_t *)scratch;
+    int16_t *block = (int16_t *)scratch;
     int32_t k = k0;
     const int32_t end = k0 + count;
     for (; k < end && (k & 3) != 0; ++k) {
         block[16 * (k >> 2) + 4 * column + (k & 3)] = *src++;
     }
     for (; k + 4 <= end; k += 4) {
-        int8_t *dst = block + 16 * (k >> 2) + 4 * column;
+        int16_t *dst = block + 16 * (k >> 2) + 4 * column;
         dst[0] = src[0];
         dst[1] = src[1];
         dst[2] = src[2];
@@ -48,16 +49,16 @@ void ekd_nn_block_copy(void *scratch, int32_t column, int32_t k0, const int8_t *
 void ekd_nn_block_set(void *scratch, int32_t column, int32_t k0, int32_t count,
                       int32_t value)
 {
-    int8_t *block = (int8_t *)scratch;
+    int16_t *block = (int16_t *)scratch;
     int32_t k;
     for (k = k0; k < k0 + count; ++k) {
-        block[16 * (k >> 2) + 4 * column + (k & 3)] = (int8_t)value;
+        block[16 * (k >> 2) + 4 * column + (k & 3)] = (int16_t)value;
     }
 }
 
 void ekd_nn_block_repeat(void *scratch, int32_t depth, int32_t column, int32_t from)
 {
-    int8_t *block = (int8_t *)scratch;
+    int16_t *block = (int16_t *)scratch;
     int32_t g, i;
     for (g = 0; g < (depth + 3) / 4; ++g) {
         for (i = 0; i < 4; ++i) {
@@ -121,20 +122,20 @@ void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block 
                         int8_t *const out[EKD_MAT_MULT_COLUMNS])
 {
     const int32_t groups = (block->depth + 3) / 4;
-    const int8_t *columns = (const int8_t *)block->scratch;
+    const int16_t *columns = (const int16_t *)block->scratch;
     int8_t *const o0 = out[0], *const o1 = out[1], *const o2 = out[2], *const o3 = out[3];
     int32_t row;
 
     for (row = 0; row < rows; row += EKD_MM_ROWS) {
         /* The rows' packed weights: row group `row / 4`, row `row % 4` within it. */
         const int8_t *w = weights + (size_t)(row >> 2) * groups * 16 + 4 * (row & 3);
-        const int8_t *x = columns;
+        const int16_t *x = columns;
         /* Sums of at most EKD_MAT_MULT_MAX_DEPTH products of int8 values: no overflow. */
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
 #if EKD_MM_ROWS == 4
         int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
 #endif
-        const int8_t *const end = x + 16 * groups;
+        const int16_t *const end = x + 16 * groups;
         while (x != end) {
             EKD_MM_VALUE(0);
             EKD_MM_BARRIER();

@@ -14,10 +14,10 @@
  * the taps inside the input.
  *
  * Four columns (output pixels) make a block in the scratch, interleaved the same way:
- * group g of the four columns is 4 x 4 values. ekd_mat_mult_s8.c (portable C) keeps them
- * int8 in natural order; ekd_mat_mult_s8_dsp.c (Arm DSP) widens them to int16, in the
- * order SXTB16 unpacks four weights (x0 x2 x1 x3), so that SMLAD pairs each weight with
- * its input and two LDMs load the four columns' pairs. Values past `depth` in the last
+ * group g of the four columns is 4 x 4 int16 values. ekd_mat_mult_s8.c (portable C) keeps
+ * them in natural order; ekd_mat_mult_s8_dsp.c (Arm DSP) in the order SXTB16 unpacks four
+ * weights (x0 x2 x1 x3), so that SMLAD pairs each weight with its input and two LDMs load
+ * the four columns' pairs. Values past `depth` in the last
  * group meet zero weights. Either way the scratch is EKD_MAT_MULT_BLOCK_BYTES(depth),
  * 4-byte aligned. Exactly one of the two files defines these functions in a build
  * (ekd_dsp.h's EKD_ARM_DSP decides).
