@@ -15,17 +15,28 @@ may call has a write order, and at the lead all of them allow.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
+from edgekd.codegen.fusion import conv_of, residual_of
 from edgekd.codegen.inplace import RasterOrder, Window, raster_lead
-from edgekd.codegen.optimized import optimized_kernel
+from edgekd.codegen.optimized import add_fast_ok, direct_ok, optimized_kernel
 from edgekd.ir import Graph, Node
 from edgekd.reference import params as prepare
 from edgekd.registry import op_spec
 
 MVE = "EKD_HAVE_MVE"
+DSP = "EKD_HAVE_DSP"
+
+# The direct convolutions (no scratch, optional fused residual ADD): ekd_conv2d_direct_s8
+# (Arm DSP, or C), the Helium build its own where in_c % 16 == 0.
+DIRECT = "ekd_conv2d_direct_s8"
+DIRECT_MVE = "ekd_conv2d_direct_s8_mve"
+WINOGRAD, WINOGRAD_ADD = "ekd_conv2d_winograd_s8", "ekd_conv2d_winograd_add_s8"
+DIRECT_ORDERS = {DIRECT: RasterOrder(4, reads_first=False),
+                 DIRECT_MVE: RasterOrder(4, reads_first=False)}
 
 # Write orders of the portable kernels (runtime_c/src/): each computes one output value
 # at a time, pixel by pixel in raster order, and stores it at once.
@@ -55,10 +66,55 @@ class KernelVariant:
     scratch: int = 0
     filter: str = "model"
     bias: str = "model"
+    tap_sums: bool = False  # takes the per-tap weight sums (the direct kernels)
+    residual: bool = False  # takes an ekd_residual last (a fused ADD)
+    # Its scratch lies past the end of the plan every other build shares: the builds that
+    # call it get a larger arena (below, and docs/codegen.md).
+    past_plan: bool = False
+    # Scratch it runs faster with, and runs without when the layer is given none
+    # (codegen/choice.py gives it where the arena does not grow).
+    optional_scratch: int = 0
+
+
+def direct_variants(graph: Graph, conv: Node, add: Node | None = None
+                    ) -> list[KernelVariant]:
+    """The kernels of a layer that must run without scratch (marked ``low_memory`` by
+    codegen/choice.py, or with ``add`` fused into it, codegen/fusion.py): the direct
+    kernels on Helium and Arm DSP builds, Helium first; [] when the convolution (or the
+    ADD) does not allow them.
+
+    A build with neither keeps the layer's fastest kernel, the direct one being 2-3x
+    slower in portable C on a Cortex-M3 or RV32, with its scratch past the end of the
+    shared plan: with an ADD fused in, Winograd where the layer allows (it takes the
+    ADD too), else the direct kernel."""
+    fused = add is not None
+    if not direct_ok(graph, conv, 4) or (fused and not add_fast_ok(graph, add)):
+        return []
+    variants = []
+    if direct_ok(graph, conv, 16):
+        variants.append(KernelVariant(MVE, DIRECT_MVE, DIRECT_ORDERS[DIRECT_MVE],
+                                      bias="folded", tap_sums=True, residual=True))
+    _, kh, kw, in_c = graph.tensor(conv.inputs[1]).shape
+    direct = KernelVariant(DSP, DIRECT, DIRECT_ORDERS[DIRECT], filter="rows4",
+                           bias="folded", tap_sums=True, residual=True,
+                           optional_scratch=direct_block_bytes(kh * kw * in_c))
+    fast = optimized_kernel(graph, conv)
+    if fast is not None and (not fused or fast.kernel == WINOGRAD):
+        order = RasterOrder(fast.group, fast.reads_first) if fast.group else None
+        kernel = WINOGRAD_ADD if fused else fast.kernel
+        return [*variants, direct,
+                KernelVariant(None, kernel, order, scratch=fast.scratch, filter=fast.filter,
+                              bias=fast.bias, residual=fused, past_plan=True)]
+    return [*variants, dataclasses.replace(direct, guard=None)]
 
 
 def layer_variants(graph: Graph, node: Node) -> list[KernelVariant]:
     """The kernels layer ``node`` may call, target-specific ones first, portable last."""
+    residual = residual_of(node)
+    if residual is not None:
+        return direct_variants(graph, residual.conv, residual.add)
+    if node.attrs.get("low_memory"):
+        return direct_variants(graph, node)
     portable = op_spec(node.op).c_kernel
     variants: list[KernelVariant] = []
     if node.op == "CONV_2D":
@@ -110,6 +166,7 @@ def window_of(graph: Graph, node: Node) -> Window | None:
     """The geometry of a window op (conv, depthwise, pooling) on 4-D tensors."""
     if node.op not in WINDOW_OPS:
         return None
+    node = conv_of(node)
     x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
     if len(x.shape) != 4 or len(y.shape) != 4:
         return None
@@ -141,36 +198,29 @@ def inplace_lead(graph: Graph, node: Node) -> int | None:
     return max(0, *leads) if leads else None
 
 
+def direct_block_bytes(depth: int) -> int:
+    """ekd_conv2d_direct_s8_scratch_size on an Arm DSP build: four pixels' windows of
+    ``depth`` values unpacked to int16 once, shared by every output channel."""
+    return 8 * depth
+
+
 def scratch_bytes(graph: Graph, node: Node) -> int:
-    """The most scratch (bytes) any kernel of the layer needs."""
-    return max((v.scratch for v in layer_variants(graph, node)), default=0)
+    """The most scratch (bytes) any kernel of the layer needs inside the shared plan,
+    optional scratch counted where the layer is given it (``scratch_granted``)."""
+    granted = bool(node.attrs.get("scratch_granted"))
+    return max((max(v.scratch, v.optional_scratch if granted else 0)
+                for v in layer_variants(graph, node) if not v.past_plan), default=0)
 
 
-def build_variant(graph: Graph, node: Node, guard: str | None) -> KernelVariant | None:
-    """The kernel a build where ``guard`` holds calls for the layer (``guard`` None: a
-    build without target-specific kernels)."""
-    variants = layer_variants(graph, node)
-    chosen = [v for v in variants if guard is not None and v.guard == guard]
-    neutral = [v for v in variants if v.guard is None]
-    return (chosen or neutral or [None])[0]
+def optional_scratch(graph: Graph, node: Node) -> int:
+    """The most optional scratch (bytes) a kernel of the layer could use."""
+    return max((v.optional_scratch for v in layer_variants(graph, node)), default=0)
 
 
-def build_plan_functions(guard: str | None):
-    """(scratch_bytes, overlap) for ``plan_arena`` as if every layer called the kernel
-    of the build where ``guard`` holds: the arena that build alone would need. (The
-    generated C has one plan for every build, with each layer's largest scratch and
-    lead; this says what one target pays for sharing it.)"""
-    def scratch(graph: Graph, index: int, node: Node) -> int:
-        variant = build_variant(graph, node, guard)
-        return variant.scratch if variant else 0
-
-    def overlap(graph: Graph, index: int, node: Node) -> int | None:
-        window = window_of(graph, node)
-        variant = build_variant(graph, node, guard)
-        if window is None or variant is None or variant.order is None:
-            return None
-        return max(0, raster_lead(window, variant.order))
-    return scratch, overlap
+def past_plan_scratch(graph: Graph, node: Node) -> int:
+    """Scratch (bytes) the layer's kernel for a build without DSP or Helium needs past
+    the end of the shared plan (0: none)."""
+    return max((v.scratch for v in layer_variants(graph, node) if v.past_plan), default=0)
 
 
 def variant_operands(graph: Graph, node: Node, variant: KernelVariant
@@ -179,6 +229,7 @@ def variant_operands(graph: Graph, node: Node, variant: KernelVariant
     ``variant`` reads (KernelVariant.filter and .bias)."""
     from edgekd.codegen import optimized
 
+    node = conv_of(node)
     w = graph.tensor(node.inputs[1]).data
     b = graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 and node.inputs[2] else None
     depthwise = node.op == "DEPTHWISE_CONV_2D"
@@ -204,6 +255,15 @@ def folded_bias(weights: np.ndarray, bias: np.ndarray | None, input_offset: int,
         np.asarray(bias, dtype=np.int64).reshape(-1)
     total = (base + int(input_offset) * sums) & 0xFFFFFFFF
     return total.astype(np.uint32).view(np.int32)
+
+
+def tap_sums(weights: np.ndarray) -> np.ndarray:
+    """Conv weights [out_c, kh, kw, in_c] summed over the input channels of each tap:
+    int32 [kh * kw][out_c], what the direct kernels (ekd_conv2d_direct_s8*) subtract,
+    times the input offset, for the taps of a window that lie in the padding."""
+    w = np.asarray(weights, dtype=np.int64)
+    sums = w.sum(axis=3).reshape(w.shape[0], -1).T  # [kh * kw][out_c]
+    return np.ascontiguousarray(sums.astype(np.int32))
 
 
 def _round16(n: int) -> int:

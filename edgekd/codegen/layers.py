@@ -15,9 +15,11 @@ import numpy as np
 
 from edgekd.codegen.identifiers import c_comment_name
 from edgekd.codegen import kernels, optimized
+from edgekd.codegen.fusion import conv_of, residual_of
 from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node, Tensor
+from edgekd.reference import params as prepare
 from edgekd.registry import op_spec
 from edgekd.shapes import node_macs
 
@@ -107,6 +109,11 @@ class KernelCall:
     bias: str
     condition: str | None = None
     neutral: bool = True
+    tap_sums: str | None = None  # the direct kernels' per-tap weight sums
+    residual: bool = False  # takes an ekd_residual last (NULL where nothing is fused)
+    # (offset, bytes) of its scratch past the end of the shared plan, or None: the
+    # layer's planned scratch (kernels.KernelVariant.past_plan)
+    past_scratch: tuple[int, int] | None = None
 
 
 @dataclass
@@ -125,6 +132,8 @@ class LayerCode:
     consts: dict[str, str] = field(default_factory=dict)
     scalars: dict[str, str] = field(default_factory=dict)
     scratch: tuple[int, int] | None = None  # (offset, bytes)
+    # A fused residual ADD's ekd_add_params fields (codegen/fusion.py); empty: none.
+    residual_params: list[tuple[str, int]] = field(default_factory=list)
     taps: list[tuple[int, str, int]] = field(default_factory=list)  # id, pointer, bytes
     poison: list[tuple[int, int]] = field(default_factory=list)  # (offset, bytes)
     needs_memmove: bool = False
@@ -161,25 +170,34 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                                f"{node.name!r}): no C kernel for this op")
     template = LAYER_TEMPLATES[node.op]
     spec = op_spec(node.op)
-    where = f"graph {graph.name!r}: layer {index} ({node.op} {node.name!r})"
+    residual = residual_of(node)
+    op = node.op + (" + ADD" if residual else "")
+    where = f"graph {graph.name!r}: layer {index} ({op} {node.name!r})"
     computed = [n for n in node.inputs if n and not graph.tensor(n).is_constant]
-    data_operands = 2 if node.op == "ADD" else 1
+    data_operands = 2 if node.op == "ADD" or residual else 1
     if len(computed) != data_operands or graph.tensor(node.inputs[0]).is_constant:
         raise UnsupportedError(f"{where}: the C kernel takes its data operands from earlier "
                                "layers; constant data operands are not supported")
     _check_dtypes(where, graph, node)
     x = graph.tensor(node.inputs[0])
     y = graph.tensor(node.outputs[0])
-    uses = [_activation_use(graph, plan, "input" if i == 0 else f"input{i + 1}", n, const=True)
-            for i, n in enumerate(node.inputs) if n and not graph.tensor(n).is_constant]
+    roles = ["input", "residual"] if residual else ["input", "input2"]
+    uses = [_activation_use(graph, plan, role, n, const=True)
+            for role, n in zip(roles, computed)]
     uses.append(_activation_use(graph, plan, "output", y.name, const=False))
     # The kernel every target can run (kernels.layer_variants lists it last): an
     # optimized one (codegen/optimized.py) where the layer allows, else the portable one.
     neutral = [v.kernel for v in kernels.layer_variants(graph, node) if v.guard is None]
-    layer = LayerCode(index=index, op=node.op, name=c_comment_name(node.name),
+    layer = LayerCode(index=index, op=op, name=c_comment_name(node.name),
                       template=template, kernel=(neutral or [spec.c_kernel or ""])[-1],
-                      macs=node_macs(graph, node), uses=uses)
-    p = spec.prepare(graph, node) if spec.prepare else None
+                      macs=node_macs(graph, conv_of(node)), uses=uses)
+    # A fused layer's convolution requantizes to its own output first (fusion.py).
+    p = spec.prepare(graph, conv_of(node)) if spec.prepare else None
+    if residual:
+        add = prepare.prepare_add(graph, residual.add)
+        if residual.conv_operand == 1:  # the kernels take the convolution as input 1
+            add = _swap_add_inputs(add)
+        layer.residual_params = _struct_fields(add)
     prefix = f"{model}_l{index}"
 
     if template in ("conv", "fully_connected"):
@@ -205,7 +223,7 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
             layer.dims = {"input": _nhwc(x.shape), "filter": _nhwc(w.shape),
                           "output": _nhwc(y.shape)}
             layer.scratch = _scratch(plan, index)
-            layer.calls = _kernel_calls(graph, node, layer, p, prefix, weights)
+            layer.calls = _kernel_calls(graph, plan, node, layer, p, prefix, weights)
         else:
             batches = x.size // w.shape[1]
             layer.dims = {"input": (batches, 1, 1, w.shape[1]),
@@ -216,11 +234,11 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
     elif template == "pool":
         layer.params = _struct_fields(p)
         layer.dims = {"input": _nhwc(x.shape), "output": _nhwc(y.shape)}
-        layer.calls = _kernel_calls(graph, node, layer, p, prefix, weights)
+        layer.calls = _kernel_calls(graph, plan, node, layer, p, prefix, weights)
     elif template in ("add", "softmax"):
         layer.params = _struct_fields(p)
         if template == "add":
-            layer.calls = _kernel_calls(graph, node, layer, p, prefix, weights)
+            layer.calls = _kernel_calls(graph, plan, node, layer, p, prefix, weights)
         depth = y.shape[-1] if y.shape else 1
         layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
     elif template == "quantize":
@@ -236,6 +254,14 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                            placement.nbytes))
     layer.poison = plan.dead_after(index)
     return layer
+
+
+def _swap_add_inputs(p):
+    """ADD parameters with inputs 1 and 2 exchanged (the sum commutes exactly)."""
+    return dataclasses.replace(
+        p, input1_offset=p.input2_offset, input1_multiplier=p.input2_multiplier,
+        input1_shift=p.input2_shift, input2_offset=p.input1_offset,
+        input2_multiplier=p.input1_multiplier, input2_shift=p.input1_shift)
 
 
 def _dynamic_fully_connected(layer: LayerCode, graph: Graph, plan: ArenaPlan, node: Node,
@@ -265,8 +291,8 @@ def _dynamic_fully_connected(layer: LayerCode, graph: Graph, plan: ArenaPlan, no
     layer.scratch = _scratch(plan, index)
 
 
-def _kernel_calls(graph: Graph, node: Node, layer: LayerCode, p, prefix: str,
-                  weights: dict[str, WeightArray]) -> list[KernelCall]:
+def _kernel_calls(graph: Graph, plan: ArenaPlan, node: Node, layer: LayerCode, p,
+                  prefix: str, weights: dict[str, WeightArray]) -> list[KernelCall]:
     """The layer's kernel variants (codegen/kernels.py) as calls, with the folded bias and
     packed filter arrays the target-specific ones read, guarded by their condition."""
     calls = []
@@ -319,7 +345,20 @@ def _kernel_calls(graph: Graph, node: Node, layer: LayerCode, p, prefix: str,
                 f"layer {layer.index} bias + input_offset ({p.input_offset}) x the sum of "
                 f"each output channel's weights, for {variant.kernel} [{folded.size}]",
                 guard=variant.guard)
-        calls.append(KernelCall(variant.guard, variant.kernel, filter_symbol, bias_symbol))
+        tap_sums = None
+        if variant.tap_sums:
+            w = graph.tensor(node.inputs[1])
+            tap_sums = f"{prefix}_tap_sums"
+            weights[f"array:{tap_sums}"] = WeightArray(
+                tap_sums, "int32_t", kernels.tap_sums(w.data).reshape(-1),
+                f"layer {layer.index} sums of each tap's weights, for windows reaching "
+                f"into the padding [{w.shape[1] * w.shape[2]} taps][{w.shape[0]}]",
+                guard=variant.guard)
+        past = (plan.arena_bytes, variant.scratch) if variant.past_plan and variant.scratch \
+            else None
+        calls.append(KernelCall(variant.guard, variant.kernel, filter_symbol, bias_symbol,
+                                tap_sums=tap_sums, residual=variant.residual,
+                                past_scratch=past))
     return _with_conditions(calls)
 
 
@@ -346,21 +385,19 @@ def guard_weights(layers: list[LayerCode], weights: list[WeightArray]) -> list[W
     that kernel is compiled in; an array no kernel reads is left out."""
     uses: dict[str, list[KernelCall | None]] = {}  # None: read unconditionally
     for layer in layers:
-        chained = {"filter", "bias"} if len(layer.calls) > 1 else set()
+        chained = {"filter", "bias"} if layer.calls else set()
         for role, expression in layer.consts.items():
             if role not in chained:
                 uses.setdefault(_symbol_of(expression), []).append(None)
         readers: dict[str, list[KernelCall]] = {}
         for call in layer.calls if chained else ():
-            for symbol in {_symbol_of(call.filter), _symbol_of(call.bias)}:
+            for symbol in {_symbol_of(call.filter), _symbol_of(call.bias),
+                           _symbol_of(call.tap_sums or "NULL")}:
                 readers.setdefault(symbol, []).append(call)
         for symbol, calls in readers.items():
             # Read by every kernel of the chain: whichever the build picks.
             uses.setdefault(symbol, []).extend(calls if len(calls) < len(layer.calls)
                                                else [None])
-        if len(layer.calls) == 1:
-            for expression in (layer.calls[0].filter, layer.calls[0].bias):
-                uses.setdefault(_symbol_of(expression), []).append(None)
     guarded = []
     for array in weights:
         readers = uses.get(array.symbol)

@@ -40,6 +40,10 @@ from edgekd.reference import params as prepare
 ACC_LIMIT = 1 << 30  # EKD_REQUANTIZE_FAST_ACC_LIMIT
 WINOGRAD_LIMIT = 1 << 31  # int32: no sum of the Winograd kernel may reach it
 WINOGRAD_MAX_IN_C = 4096  # EKD_WINOGRAD_MAX_IN_C
+# Below 8 input channels the transforms outweigh the multiplications saved: im2col is
+# faster (ResNet-8's first layer, 3 channels: 2.7 against 4.1 instructions per MAC on a
+# Cortex-M4, 4.4 against 4.9 on a Cortex-M3).
+WINOGRAD_MIN_IN_C = 8
 MAX_DEPTH = 32768  # EKD_MAT_MULT_MAX_DEPTH
 MAX_INPUT_OFFSET = 255  # |x + input_offset| <= 255 for int8 x and an int8 zero point
 
@@ -80,32 +84,17 @@ def optimized_kernel(graph: Graph, node: Node) -> OptimizedKernel | None:
     """The optimized kernel layer ``node`` may call, or None to keep the portable one."""
     if node.op == "ADD":
         return _optimized_add(graph, node)
-    if node.op not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+    if not fast_conv_ok(graph, node):
         return None
-    x = graph.tensor(node.inputs[0])
     w = graph.tensor(node.inputs[1])
-    bias_name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
-    bias = graph.tensor(bias_name).data if bias_name else None
-    if x.dtype != "int8" or w.dtype != "int8" or w.data is None or len(w.shape) != 4:
-        return None
     p = prepare.prepare_conv(graph, node)
-    if (np.any(p.multiplier < 0) or np.any((p.shift > -1) & (p.multiplier != 0))
-            or abs(p.input_offset) > 128):
-        return None
-    depthwise = node.op == "DEPTHWISE_CONV_2D"
-    if np.any(accumulator_bound(w.data, bias, depthwise) >= ACC_LIMIT):
-        return None
     _, kh, kw, in_c = w.shape
-    if depthwise:
-        if p.depth_multiplier != 1 or kh * kw > MAX_DEPTH:
-            return None
+    if node.op == "DEPTHWISE_CONV_2D":
         return OptimizedKernel("ekd_depthwise_conv2d_fast_s8", 0,
                                *write_order("ekd_depthwise_conv2d_fast_s8", 0))
     depth = kh * kw * in_c
-    if depth > MAX_DEPTH:
-        return None
     if (kh == 3 and kw == 3 and p.stride_h == 1 and p.stride_w == 1 and p.dilation_h == 1
-            and p.dilation_w == 1 and in_c <= WINOGRAD_MAX_IN_C
+            and p.dilation_w == 1 and WINOGRAD_MIN_IN_C <= in_c <= WINOGRAD_MAX_IN_C
             and winograd_bound(w.data) < WINOGRAD_LIMIT):
         out_w = graph.tensor(node.outputs[0]).shape[2]
         return OptimizedKernel("ekd_conv2d_winograd_s8", winograd_scratch_bytes(in_c),
@@ -118,6 +107,46 @@ def optimized_kernel(graph: Graph, node: Node) -> OptimizedKernel | None:
     return OptimizedKernel("ekd_conv2d_im2col_s8", mat_mult_block_bytes(depth),
                            *write_order("ekd_conv2d_im2col_s8", 0), filter="rows4",
                            bias="folded")
+
+
+def fast_conv_ok(graph: Graph, node: Node) -> bool:
+    """Whether a CONV_2D or DEPTHWISE_CONV_2D meets what every optimized convolution
+    needs (the module docstring): int8 data and weights, the fast requantization's
+    multipliers and accumulator bound, a dot product of at most MAX_DEPTH values."""
+    if node.op not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return False
+    x = graph.tensor(node.inputs[0])
+    w = graph.tensor(node.inputs[1])
+    bias_name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+    bias = graph.tensor(bias_name).data if bias_name else None
+    if x.dtype != "int8" or w.dtype != "int8" or w.data is None or len(w.shape) != 4:
+        return False
+    p = prepare.prepare_conv(graph, node)
+    if (np.any(p.multiplier < 0) or np.any((p.shift > -1) & (p.multiplier != 0))
+            or abs(p.input_offset) > 128):
+        return False
+    depthwise = node.op == "DEPTHWISE_CONV_2D"
+    if np.any(accumulator_bound(w.data, bias, depthwise) >= ACC_LIMIT):
+        return False
+    _, kh, kw, in_c = w.shape
+    if depthwise:
+        return p.depth_multiplier == 1 and kh * kw <= MAX_DEPTH
+    return kh * kw * in_c <= MAX_DEPTH
+
+
+def direct_ok(graph: Graph, node: Node, channel_multiple: int) -> bool:
+    """Whether a CONV_2D may call a direct kernel (ekd_conv2d_direct_s8: input channels a
+    multiple of 4; the Helium one: of 16): the optimized kernels' conditions, dilation 1."""
+    if node.op != "CONV_2D" or not fast_conv_ok(graph, node):
+        return False
+    p = prepare.prepare_conv(graph, node)
+    in_c = graph.tensor(node.inputs[1]).shape[3]
+    return p.dilation_h == 1 and p.dilation_w == 1 and in_c % channel_multiple == 0
+
+
+def add_fast_ok(graph: Graph, node: Node) -> bool:
+    """Whether an ADD has TFLM's int8 parameters (ekd_add_fast_s8, or fused)."""
+    return _optimized_add(graph, node) is not None
 
 
 def write_order(kernel: str, out_w: int) -> tuple[int, bool]:

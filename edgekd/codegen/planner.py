@@ -9,14 +9,16 @@ Beyond TFLM's GreedyMemoryPlanner, three things make the arena smaller:
 
 - RESHAPE does not move data, so its output shares its input's bytes (zero bytes, zero
   copies); the pair becomes one storage group whose lifetime is the union of both.
-- ADD may write over an input that dies at that ADD (the kernel allows aliasing).
+- ADD may write over an input that dies at that ADD (the kernel allows aliasing), and so
+  may a convolution with a fused residual ADD over its skip input (codegen/fusion.py).
 - A window layer (convolution, depthwise, pooling) may write over an input that dies
   there, its output starting a "lead" of bytes below the input, as far as the write
   order of every kernel it may call allows (``overlap``; edgekd/codegen/inplace.py). The
   tensors of a storage group then sit at offsets of their own inside the group.
-- The graph input and output live in the caller's buffers, which ``<name>_invoke``
-  receives anyway, so they take no arena bytes (tensors merged with them by RESHAPE live
-  there too).
+- The graph input and output live wherever the caller's pointers say (tensors merged
+  with them by RESHAPE too): in buffers of the caller's own, or in places the plan keeps
+  for them inside the arena when that costs no arena bytes (``io_offsets``; both
+  MLPerf Tiny models: their input dies before the peak, their output is born after it).
 
 Placement tries several greedy orders (each with best-fit among the buffers live at the
 same time) and keeps the smallest arena. Offsets and sizes are multiples of ``ALIGNMENT``
@@ -74,6 +76,10 @@ class ArenaPlan:
     lower_bound: int  # the most bytes live at any one step: no plan can be smaller
     alignment: int = ALIGNMENT
     num_steps: int = 0
+    # Where the caller may put the model's input and output inside the arena instead of
+    # buffers of their own ({INPUT: offset, OUTPUT: offset}); empty when that would take
+    # a larger arena than keeping them apart.
+    io_offsets: dict[str, int] = field(default_factory=dict)
     _by_id: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -127,6 +133,10 @@ class ArenaPlan:
         return "\n".join(lines)
 
     def summary(self) -> str:
+        if self.io_offsets:
+            return (f"arena {self.arena_bytes} bytes (lower bound {self.lower_bound}), "
+                    f"input and output included (at offsets {self.io_offsets[INPUT]} and "
+                    f"{self.io_offsets[OUTPUT]}) or in the caller's buffers")
         external = sum(p.nbytes for p in self.tensors.values()
                        if p.location != ARENA and p.alias_of is None)
         return (f"arena {self.arena_bytes} bytes (lower bound {self.lower_bound}), "
@@ -174,16 +184,21 @@ def plan_arena(graph: Graph,
     input, the lead in bytes (>= 0) by which its output must start before that input
     (None: not in place); by default no layer but ADD writes over an input. With it, the
     plan with layers in place and the plan without are both made; the smaller wins.
+
+    The model's input and output get places of their own in the arena too
+    (``ArenaPlan.io_offsets``) when that takes no larger an arena: a caller may then put
+    them there instead of in buffers of its own (the code reads them through the
+    pointers it is given either way).
     """
-    plan = _plan(graph, scratch_bytes, None)
-    if overlap is not None:
-        inplace = _plan(graph, scratch_bytes, overlap)
-        if inplace.arena_bytes < plan.arena_bytes:
-            plan = inplace
-    return plan
+    overlaps = (None,) if overlap is None else (None, overlap)
+    plans = [_plan(graph, scratch_bytes, o, io) for io in (True, False) for o in overlaps]
+    smallest = min(p.arena_bytes for p in plans)
+    # The first of the smallest: input and output in the arena before apart, layers in
+    # place only where that saves bytes.
+    return next(p for p in plans if p.arena_bytes == smallest)
 
 
-def _plan(graph: Graph, scratch_bytes, overlap) -> ArenaPlan:
+def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
     if not graph.nodes:
         raise GraphError(f"graph {graph.name!r} has no layers")
     lifetimes = tensor_lifetimes(graph)
@@ -236,12 +251,10 @@ def _plan(graph: Graph, scratch_bytes, overlap) -> ArenaPlan:
             if same_size and {a.location, b.location} != {INPUT, OUTPUT}:
                 merge(src, dst)
     for step, node in enumerate(graph.nodes):
-        if node.op != "ADD":
+        out = groups[find(node.outputs[0])] if node.outputs else None
+        if out is None or out.location != ARENA:
             continue
-        out = groups[find(node.outputs[0])]
-        if out.location != ARENA:
-            continue
-        for name in node.inputs:
+        for name in _elementwise_inputs(node):
             g = groups[find(name)]
             if g.location == ARENA and g.last == step and g.nbytes == out.nbytes:
                 merge(name, node.outputs[0])
@@ -265,7 +278,7 @@ def _plan(graph: Graph, scratch_bytes, overlap) -> ArenaPlan:
     base = {}  # group root -> offset of its lowest member within the group
     items: list[_Item] = []
     for g in groups.values():
-        if g.location != ARENA or g.nbytes <= 0:
+        if (g.location != ARENA and not io_in_arena) or g.nbytes <= 0:
             continue
         members = [n for n in names if find(n) == g.root and graph.tensor(n).nbytes > 0]
         base[g.root] = min(rel[n] for n in members)
@@ -277,11 +290,14 @@ def _plan(graph: Graph, scratch_bytes, overlap) -> ArenaPlan:
     offsets, arena_bytes = _best_placement(items)
 
     tensors = {}
+    io_offsets: dict[str, int] = {}
     for tensor_id, name in enumerate(names):
         root = find(name)
         g = groups[root]
         first, last = lifetimes[name]
         in_arena = g.location == ARENA and root in base
+        if g.location != ARENA and root in base and name in (*graph.inputs, *graph.outputs):
+            io_offsets[g.location] = offsets[f"t:{root}"] + rel[name] - base[root]
         tensors[name] = TensorPlacement(
             tensor_id=tensor_id, name=name, nbytes=graph.tensor(name).nbytes,
             first=first, last=last, location=g.location,
@@ -292,7 +308,19 @@ def _plan(graph: Graph, scratch_bytes, overlap) -> ArenaPlan:
                     for layer, size in scratch.items()}
     return ArenaPlan(graph_name=graph.name, tensors=tensors, scratch=scratch_plan,
                      arena_bytes=arena_bytes, lower_bound=_lower_bound(items, len(graph.nodes)),
-                     num_steps=len(graph.nodes))
+                     num_steps=len(graph.nodes),
+                     io_offsets=io_offsets if len(io_offsets) == 2 else {})
+
+
+def _elementwise_inputs(node: Node) -> list[str]:
+    """The inputs a layer may write its output over byte for byte (each value read before
+    the same position is written): both of an ADD's, the skip of a convolution with a
+    fused residual ADD (codegen/fusion.py)."""
+    if node.op == "ADD":
+        return list(node.inputs)
+    if "residual" in node.attrs:
+        return [node.inputs[3]]
+    return []
 
 
 def _scratch_sizes(graph: Graph, scratch_bytes) -> dict[int, int]:

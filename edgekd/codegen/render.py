@@ -17,11 +17,10 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from edgekd.codegen.identifiers import IdentifierScope, c_comment_name, c_identifier
-from edgekd.codegen.layers import (
-    C_TYPES, LayerCode, WeightArray, c_float, guard_weights, layer_code, overlap_lead,
-    scratch_bytes,
-)
-from edgekd.codegen.planner import ALIGNMENT, ArenaPlan, plan_arena
+from edgekd.codegen import kernels
+from edgekd.codegen.choice import generator_graph, plan_for
+from edgekd.codegen.layers import C_TYPES, LayerCode, WeightArray, c_float, guard_weights, layer_code
+from edgekd.codegen.planner import ALIGNMENT, INPUT, ArenaPlan, align_up
 from edgekd.errors import EdgeKDError, GraphError
 from edgekd.ir import Graph, Tensor
 from edgekd.shapes import graph_macs
@@ -49,11 +48,15 @@ class GeneratedModel:
 
     name: str
     files: dict[str, str]
+    graph: Graph  # as generated: residual ADDs fused, kernels chosen (codegen/choice.py)
     plan: ArenaPlan
     layers: list[LayerCode]
     weights: list[WeightArray]
     tensor_dtypes: dict[str, np.dtype]  # every activation tensor's numpy dtype
     tensor_shapes: dict[str, tuple[int, ...]]
+    # The arena of a build without the Arm DSP extension (the host's, a Cortex-M3's):
+    # the plan's, plus the scratch of kernels it calls past the plan's end (kernels.py).
+    portable_arena_bytes: int = 0
 
     @property
     def weights_bytes(self) -> int:
@@ -84,12 +87,15 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise GraphError(f"graph {graph.name!r}: generated code supports one input and one "
                          f"output, the model has {len(graph.inputs)} and {len(graph.outputs)}")
+    graph = generator_graph(graph)
     if plan is None:
-        plan = plan_arena(graph, scratch_bytes=scratch_bytes, overlap=overlap_lead)
+        plan = plan_for(graph)
     weights: dict[str, WeightArray] = {}
     layers = [layer_code(graph, plan, index, node, name, weights)
               for index, node in enumerate(graph.nodes)]
     weight_list = guard_weights(layers, list(weights.values()))
+    past = max((kernels.past_plan_scratch(graph, node) for node in graph.nodes), default=0)
+    portable_arena_bytes = plan.arena_bytes + align_up(past)
     context = {
         "name": name,
         "NAME": name.upper(),
@@ -104,8 +110,11 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
         "weights_bytes": sum(w.nbytes for w in weight_list if w.neutral),
         "macs": graph_macs(graph),
         "tensor_ids": _tensor_ids(plan, name),
-        "poison_at_start": plan.arena_bytes > 0,
-        "static_arena_bytes": max(plan.arena_bytes, 1),  # C has no zero-length arrays
+        "poison_at_start": _poison_at_start(plan),
+        "io_offsets": plan.io_offsets,
+        "portable_arena_bytes": portable_arena_bytes,
+        "past_layers": [i for i, node in enumerate(graph.nodes)
+                        if kernels.past_plan_scratch(graph, node)],
         "any_kernel": any(layer.kernel for layer in layers),
         "needs_string_h": any(layer.needs_memmove for layer in layers),
     }
@@ -117,9 +126,10 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
         f"{name}.cmake": env.get_template("model.cmake.j2").render(context),
     }
     activations = [graph.tensor(t) for t in plan.tensors]
-    return GeneratedModel(name, files, plan, layers, weight_list,
+    return GeneratedModel(name, files, graph, plan, layers, weight_list,
                           tensor_dtypes={t.name: np.dtype(t.dtype) for t in activations},
-                          tensor_shapes={t.name: t.shape for t in activations})
+                          tensor_shapes={t.name: t.shape for t in activations},
+                          portable_arena_bytes=portable_arena_bytes)
 
 
 def write_sources(graph: Graph, out_dir: str | os.PathLike, name: str,
@@ -194,6 +204,19 @@ def _boundary(tensor: Tensor) -> BoundaryTensor:
         scale_exact=f"{float(np.float32(q.scale[0])):.17g}" if per_tensor else None,
         zero_point=int(q.zero_point[0]) if per_tensor else None,
     )
+
+
+def _poison_at_start(plan: ArenaPlan) -> list[tuple[int, int]]:
+    """(offset, bytes) of the arena to poison before the first layer: all of it but the
+    input's place (the caller may have put the input there)."""
+    if plan.arena_bytes == 0:
+        return []
+    if INPUT not in plan.io_offsets:
+        return [(0, plan.arena_bytes)]
+    start = plan.io_offsets[INPUT]
+    end = start + align_up(sum(p.nbytes for p in plan.tensors.values()
+                               if p.location == INPUT and p.alias_of is None))
+    return [(a, b - a) for a, b in ((0, start), (end, plan.arena_bytes)) if b > a]
 
 
 def _tensor_ids(plan: ArenaPlan, name: str) -> list[tuple[str, int]]:

@@ -43,7 +43,8 @@ def _draw(run: Run, plots_dir: Path) -> str:
     from edgekd.report import markdown, plots
 
     summary = plan = None
-    layer_names: list[str] = []
+    layer_names: list[str] = []  # the model's layers
+    arena_names: list[str] = []  # the generated code's (a fused residual ADD is no layer)
     if run.tflite is not None:
         from edgekd.codegen.render import generate_model
         from edgekd.frontends import load_model
@@ -51,8 +52,10 @@ def _draw(run: Run, plots_dir: Path) -> str:
 
         graph = load_model(run.tflite)
         summary = summarize(graph, source=run.tflite.name)
-        plan = generate_model(graph, "model").plan  # the plan the generated C uses
+        generated = generate_model(graph, "model")
+        plan = generated.plan  # the plan the generated C uses
         layer_names = [f"{layer['index']} {layer['op']}" for layer in summary["layers"]]
+        arena_names = [f"{layer.index} {layer.op}" for layer in generated.layers]
         deployed = run.model(run.deployed)
         if deployed is not None and not deployed.get("weight_bytes"):
             deployed["weight_bytes"] = summary["totals"]["weight_bytes"]
@@ -69,13 +72,13 @@ def _draw(run: Run, plots_dir: Path) -> str:
     layer_rows: list[list[str]] = []
     note = ""
     if summary is not None:
-        plots.plot_arena(plan, layer_names, plots_dir / PLOT_FILES["arena"])
+        plots.plot_arena(plan, arena_names, plots_dir / PLOT_FILES["arena"])
         relative["arena"] = f"{PLOTS_DIR}/{PLOT_FILES['arena']}"
         live = plots.live_arena_bytes(plan)
-        for step, layer in enumerate(summary["layers"]):
+        for step, name in enumerate(arena_names):
             ids = sorted(p.tensor_id for p in plan.tensors.values()
                          if p.location == "arena" and p.nbytes and p.first <= step <= p.last)
-            arena_rows.append([str(step), layer_names[step], f"{live[step]:,}",
+            arena_rows.append([str(step), name, f"{live[step]:,}",
                                ", ".join(f"#{i}" for i in ids) or "-"])
         instructions, target = _measured_instructions(run)
         macs = [layer["macs"] for layer in summary["layers"]]

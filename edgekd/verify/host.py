@@ -5,7 +5,9 @@ extension (cffi), runs seeded random (or given) inputs and compares every tensor
 writes (captured through the ``EKD_TAP`` hook) with the numpy reference, and, for
 ``.tflite`` files, with TensorFlow Lite Micro, the oracle. The arena is poisoned
 (``EKD_POISON``) so that a memory plan that frees a tensor too early shows as a wrong
-output, and followed by guard bytes that must survive every call.
+output, and followed by guard bytes that must survive every call. Where the plan keeps
+places for the input and output inside the arena, every other sample runs with them
+there.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgekd.codegen import default_model_name
+from edgekd.codegen.planner import INPUT, OUTPUT
 from edgekd.codegen.render import GeneratedModel, generate_model, model_identifier, write_files
 from edgekd.errors import EdgeKDError, VerificationError
 from edgekd.ir import Graph
@@ -152,11 +155,11 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
                         + (" and pre-softmax logits" if _pre_softmax(graph) else ""))
         tflm_arena = tflm_arena_bytes(tflite_path)
 
-    bad_samples, first = _compare(graph, generated, c_tensors, oracles)
+    bad_samples, first = _compare(generated, c_tensors, oracles)
     return VerifyResult(
         model=str(model) if not isinstance(model, Graph) else graph.name,
         target="host", inputs=len(samples), mismatches=len(bad_samples),
-        bit_exact=not bad_samples, arena_bytes=generated.plan.arena_bytes,
+        bit_exact=not bad_samples, arena_bytes=generated.portable_arena_bytes,
         weights_bytes=generated.weights_bytes, compared=compared,
         tflm_arena_bytes=tflm_arena, first_mismatch=first,
     )
@@ -189,10 +192,11 @@ def _pre_softmax(graph: Graph) -> list[str]:
             if n.op == "SOFTMAX" and n.outputs[0] in graph.outputs]
 
 
-def _compare(graph: Graph, generated: GeneratedModel, c_tensors: dict[str, np.ndarray],
+def _compare(generated: GeneratedModel, c_tensors: dict[str, np.ndarray],
              oracles: dict[str, dict[str, np.ndarray]]) -> tuple[set[int], Mismatch | None]:
-    """Samples with a differing byte, and the first difference in (sample, layer) order."""
-    writer = {out: i for i, node in enumerate(graph.nodes) for out in node.outputs}
+    """Samples with a differing byte, and the first difference in (sample, layer) order;
+    layers are the generated code's (a fused residual ADD is part of its convolution)."""
+    writer = {out: i for i, node in enumerate(generated.graph.nodes) for out in node.outputs}
     order = sorted(c_tensors, key=lambda t: generated.plan.tensors[t].tensor_id)
     bad: set[int] = set()
     candidates: list[Mismatch] = []
@@ -234,7 +238,7 @@ class HostHarness:
         placements = plan.tensors
         captured = {name: np.zeros((len(samples), p.nbytes), dtype=np.uint8)
                     for name, p in placements.items()}
-        arena_bytes = plan.arena_bytes
+        arena_bytes = self.generated.portable_arena_bytes  # the host has no Arm DSP
         raw = np.zeros(arena_bytes + GUARD_BYTES + plan.alignment, dtype=np.uint8)
         start = (-raw.ctypes.data) % plan.alignment
         arena = raw[start:start + arena_bytes + GUARD_BYTES]
@@ -243,15 +247,23 @@ class HostHarness:
         input_name = self._io("input")
         output_bytes = placements[output_name].nbytes
         output = np.zeros(output_bytes + GUARD_BYTES, dtype=np.uint8)
+        io = plan.io_offsets
         for n, sample in enumerate(samples):
             for name, p in placements.items():
                 self.lib.ekd_host_set_tap(p.tensor_id, self.ffi.from_buffer(captured[name][n]))
             arena[arena_bytes:] = GUARD_VALUE
             output[:] = GUARD_VALUE
             data = np.ascontiguousarray(sample)
-            status = self.lib.ekd_host_invoke(self.ffi.from_buffer(data),
-                                              self.ffi.from_buffer(output),
+            in_buffer, out_buffer = data, output
+            if io and n % 2:  # every other sample: input and output in their arena places
+                in_buffer = arena[io[INPUT]:io[INPUT] + data.nbytes]
+                in_buffer[:] = data.view(np.uint8).reshape(-1)
+                out_buffer = arena[io[OUTPUT]:]
+            status = self.lib.ekd_host_invoke(self.ffi.from_buffer(in_buffer),
+                                              self.ffi.from_buffer(out_buffer),
                                               self.ffi.from_buffer(arena))
+            if out_buffer is not output:
+                output[:output_bytes] = out_buffer[:output_bytes]
             if status != 0:
                 raise VerificationError(f"{self.generated.name}_invoke returned {status} "
                                         f"on sample {n}")
@@ -311,15 +323,20 @@ def build_host_harness(generated: GeneratedModel, poison: bool = True,
 
 
 def _check_scratch(generated: GeneratedModel, ffi: Any, lib: Any) -> None:
-    """The planner's scratch (codegen.layers.scratch_bytes) must cover what each kernel
-    asks for through ekd_*_scratch_size."""
+    """The planner's scratch (codegen.layers.scratch_bytes, or past the plan's end for a
+    kernel only builds without DSP call) must cover what each kernel the host runs asks
+    for through ekd_*_scratch_size."""
     for layer in generated.layers:
         if layer.template not in ("conv", "dynamic_fully_connected"):
             continue
         dims = {role: ffi.new("ekd_dims *", list(d)) for role, d in layer.dims.items()}
-        sizer = getattr(lib, f"{layer.kernel}_scratch_size", None)  # none: needs none
+        # A fused-ADD entry point (ekd_conv2d_winograd_add_s8) shares its kernel's scratch.
+        base = layer.kernel.replace("_add_s8", "_s8")
+        sizer = getattr(lib, f"{base}_scratch_size", None)  # none: needs none
         needed = sizer(dims["input"], dims["filter"], dims["output"]) if sizer else 0
-        planned = layer.scratch[1] if layer.scratch else 0
+        neutral = next((c for c in layer.calls if c.guard is None), None)
+        placed = neutral.past_scratch if neutral and neutral.past_scratch else layer.scratch
+        planned = placed[1] if placed else 0
         if needed > planned:
             raise VerificationError(f"{generated.name}: layer {layer.index} ({layer.op}): "
                                     f"{layer.kernel} needs {needed} bytes of scratch, "

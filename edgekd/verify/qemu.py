@@ -320,6 +320,10 @@ def _board_result(board: Board, name: str, firmware: Firmware, run: QemuRun,
     if failed:
         raise VerificationError(f"{what}: {name}_invoke returned status {failed[0]['status']} "
                                 f"on inference {failed[0]['index']}")
+    # The arena this build's header asked for (it depends on the core: codegen.md).
+    begin = run.records("begin")
+    if begin and "arena" in begin[0]:
+        arena_bytes = int(begin[0]["arena"])
     stack = run.records("stack")[0]
     stack_used, stack_size = int(stack["used"]), int(stack["size"])
     if stack_used >= stack_size:

@@ -242,7 +242,7 @@ def _board_verify_result(prepared: PreparedModel, board: Board,
     mean = result.instructions_mean
     return BoardVerifyResult(
         model=prepared.label, target=board.name, inputs=len(prepared.inputs),
-        mismatches=len(bad), bit_exact=not bad, arena_bytes=prepared.arena_bytes,
+        mismatches=len(bad), bit_exact=not bad, arena_bytes=result.arena_bytes,
         weights_bytes=prepared.weights_bytes, compared=compared,
         tflm_arena_bytes=prepared.tflm_arena_bytes, first_mismatch=first,
         instructions={"min": result.instructions_min, "max": result.instructions_max,

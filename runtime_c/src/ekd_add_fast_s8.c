@@ -1,41 +1,12 @@
 /*
  * ADD, int8, elementwise: the same bytes as ekd_add_s8 (TFLM's AddElementwise) with the
  * three MultiplyByQuantizedMultiplier steps done by ekd_requantize_fast_general (SMMLAR on
- * Arm DSP cores). TFLM's int8 ADD has left_shift 20, so |(x + offset) << 20| < 2^28, each
- * rescaled input is at most that (multipliers below one) and their sum stays below 2^29:
- * every accumulator is inside the fast requantization's range. The input with the larger
+ * Arm DSP cores), element by element as ekd_add_fast.h has it. The input with the larger
  * scale has the multiplier 2^30 with shift 0 (a real 1/2): its rescale is one SMMLAR, and
  * the loop is specialized for that.
  */
 #include "edgekd/ekd.h"
-#include "ekd_fixedpoint.h"
-#include "ekd_requantize.h"
-#include "ekd_validate.h"
-
-typedef struct {
-    int32_t offset_shifted; /* offset << left_shift: (x << left_shift) + this */
-    int32_t multiplier, right_shift, half;
-    uint32_t round_negatives;
-} ekd_add_input;
-
-static ekd_add_input ekd_add_input_of(int32_t offset, int32_t multiplier, int32_t shift,
-                                      int32_t left_shift)
-{
-    ekd_add_input in;
-    in.offset_shifted = ekd_wrapping_shift_left_s32(offset, left_shift);
-    in.multiplier = multiplier;
-    in.right_shift = -shift;
-    in.half = shift < 0 ? (int32_t)((uint32_t)1 << (-shift - 1)) : 0;
-    in.round_negatives = shift < 0 ? 1u : 0u;
-    return in;
-}
-
-static inline int32_t ekd_add_rescale(int32_t x, const ekd_add_input *in, int32_t left_shift)
-{
-    const int32_t shifted = ekd_wrapping_shift_left_s32(x, left_shift) + in->offset_shifted;
-    return ekd_requantize_fast_general(shifted, in->multiplier, in->right_shift, in->half,
-                                       in->round_negatives);
-}
+#include "ekd_add_fast.h"
 
 /* The loop, with `first_is_half` a constant at each call so the compiler drops the
  * rounding division of input 1 when its shift is 0. */
@@ -71,13 +42,8 @@ ekd_status ekd_add_fast_s8(const ekd_add_params *params, int32_t size,
     const ekd_add_params *p = params;
     ekd_add_input in1, in2;
 
-    if (p == NULL || input1 == NULL || input2 == NULL || output == NULL || size < 0 ||
-        !ekd_offset_valid(p->input1_offset) || !ekd_offset_valid(p->input2_offset) ||
-        !ekd_offset_valid(p->output_offset) || p->left_shift < 0 || p->left_shift > 20 ||
-        p->input1_multiplier < 0 || p->input1_shift < EKD_SHIFT_MIN || p->input1_shift > 0 ||
-        p->input2_multiplier < 0 || p->input2_shift < EKD_SHIFT_MIN || p->input2_shift > 0 ||
-        p->output_multiplier < 0 || p->output_shift < EKD_SHIFT_MIN || p->output_shift > -1 ||
-        !ekd_activation_valid(p->activation_min, p->activation_max)) {
+    if (!ekd_add_fast_valid(p) || input1 == NULL || input2 == NULL || output == NULL ||
+        size < 0) {
         return EKD_ERROR_ARGUMENT;
     }
     in1 = ekd_add_input_of(p->input1_offset, p->input1_multiplier, p->input1_shift,

@@ -6,12 +6,43 @@
  * four output channels the products are summed over the input channels, transformed
  * back, divided by 4 (exactly), added to the folded bias and requantized. Same bytes as
  * ekd_conv2d_s8.
+ *
+ * Two entry points, one layer loop: ekd_conv2d_winograd_s8, and ekd_conv2d_winograd_add_s8
+ * with the residual ADD that follows the convolution fused into its output (ekd.h:
+ * ekd_residual): after the conv's own requantization and clamp, output[i] =
+ * ADD(conv[i], residual->input[i]) (ekd_add_fast.h), the residual byte read just before
+ * output[i] is written, so residual->input may be the output (a group's conv bytes wait
+ * in a local array meanwhile: ekd_winograd_residual). The loop is inlined into
+ * both with the residual a constant NULL in the first, which therefore compiles to the
+ * kernel without the ADD (not one test more per value).
+ *
+ * A tile row's last pass may hold one tile only; the other slot then repeats it (the
+ * scratch layout wants both), but its outputs are stored once: stored again, a residual
+ * in the output's place would be added twice.
+ *
+ * Write order (edgekd/codegen/optimized.py write_order): unchanged by the residual, which
+ * is read and written at the same index: two tiles at a time after their reads.
  */
 #include "edgekd/ekd.h"
+#include "ekd_add_fast.h"
 #include "ekd_conv_fast.h"
 #include "ekd_fixedpoint.h"
 #include "ekd_requantize.h"
 #include "ekd_winograd_s8.h"
+
+/* The layer loop is inlined into each entry point, whatever the compiler's size
+ * heuristics say: the residual-free copy must not keep the residual's tests. The output
+ * transform is called, not inlined: on the Cortex-M4 and RV32 that leaves the
+ * requantization loop more registers (measured, 32x32x16 -> 16: about 1 % fewer
+ * instructions than inlined; on the Cortex-M3 0.6 % more), and with two callers GCC's
+ * own choice would follow its size heuristics. */
+#if defined(__GNUC__)
+#define EKD_WINO_ALWAYS_INLINE static inline __attribute__((always_inline))
+#define EKD_WINO_NOINLINE static __attribute__((noinline))
+#else
+#define EKD_WINO_ALWAYS_INLINE static inline
+#define EKD_WINO_NOINLINE static
+#endif
 
 int32_t ekd_conv2d_winograd_s8_scratch_size(const ekd_dims *input_dims,
                                             const ekd_dims *filter_dims,
@@ -27,7 +58,7 @@ int32_t ekd_conv2d_winograd_s8_scratch_size(const ekd_dims *input_dims,
 
 /* AT m AT^T / 4 for one tile: m holds the 16 positions' sums; y[a][b] is output (a, b)
  * of the tile without the bias. */
-static void ekd_winograd_output(const int32_t m[16], int32_t y[2][2])
+EKD_WINO_NOINLINE void ekd_winograd_output(const int32_t m[16], int32_t y[2][2])
 {
     int32_t s[2][4];
     int32_t q;
@@ -42,17 +73,15 @@ static void ekd_winograd_output(const int32_t m[16], int32_t y[2][2])
     y[1][1] = ekd_floor_shift_right_s32(s[1][1] - s[1][2] - s[1][3], 2);
 }
 
-ekd_status ekd_conv2d_winograd_s8(const ekd_context *ctx, const ekd_conv_params *params,
-                                  const ekd_per_channel_quant *quant,
-                                  const ekd_dims *input_dims, const int8_t *input,
-                                  const ekd_dims *filter_dims, const int8_t *filter,
-                                  const int32_t *bias,
-                                  const ekd_dims *output_dims, int8_t *output)
+/* The checks both entry points make, scratch last (the residual's come before it). */
+static ekd_status ekd_winograd_validate(const ekd_context *ctx, const ekd_conv_params *params,
+                                        const ekd_per_channel_quant *quant,
+                                        const ekd_dims *input_dims, const int8_t *input,
+                                        const ekd_dims *filter_dims, const int8_t *filter,
+                                        const int32_t *bias, const ekd_dims *output_dims,
+                                        const int8_t *output, const ekd_residual *residual,
+                                        int fused)
 {
-    int32_t batch, tile_y, tile_x, in_h, in_w, in_c, out_h, out_w, out_c;
-    int32_t in_groups, out_groups, zero_point, output_offset, act_min, act_max;
-    const int16_t *u = (const int16_t *)(const void *)filter;
-    int16_t *v;
     ekd_status status = ekd_validate_conv_fast(params, quant, input_dims, input, filter_dims,
                                                filter, output_dims, output);
     if (status != EKD_OK) {
@@ -65,11 +94,58 @@ ekd_status ekd_conv2d_winograd_s8(const ekd_context *ctx, const ekd_conv_params 
         params->dilation_w != 1) {
         return EKD_ERROR_ARGUMENT;
     }
-    status = ekd_validate_scratch(
-        ctx, ekd_conv2d_winograd_s8_scratch_size(input_dims, filter_dims, output_dims));
-    if (status != EKD_OK) {
-        return status;
+    if (fused && (residual == NULL || residual->input == NULL ||
+                  !ekd_add_fast_valid(residual->params))) {
+        return EKD_ERROR_ARGUMENT;
     }
+    return ekd_validate_scratch(
+        ctx, ekd_conv2d_winograd_s8_scratch_size(input_dims, filter_dims, output_dims));
+}
+
+/* The residual ADD over one group's outputs of the two tiles: conv[t][a][b][r] is channel
+ * c0 + r of output (a, b) of tile t. Apart from the convolution's loop, whose registers
+ * the ADD's parameters would otherwise spill. */
+static void ekd_winograd_residual(const ekd_add_prepared *add,
+                                  const int8_t *conv, /* [tiles][2][2][4] */
+                                  int32_t tiles, const int32_t x0[EKD_WINOGRAD_TILES],
+                                  int32_t tile_y, int32_t c0, int32_t out_h, int32_t out_w,
+                                  int32_t out_c, int8_t *out_image, const int8_t *res_image)
+{
+    const ekd_add_prepared a_ = *add; /* locals: the int8 stores may alias *add */
+    const int32_t channels = out_c - c0 < 4 ? out_c - c0 : 4;
+    int32_t t, a, b, r;
+    for (t = 0; t < tiles; ++t) {
+        for (a = 0; a < 2 && tile_y + a < out_h; ++a) {
+            for (b = 0; b < 2 && x0[t] + b < out_w; ++b) {
+                const size_t i =
+                    ((size_t)(tile_y + a) * out_w + (size_t)(x0[t] + b)) * out_c + c0;
+                const int8_t *value = conv + ((t * 2 + a) * 2 + b) * 4;
+                for (r = 0; r < channels; ++r) {
+                    /* The residual byte before the output byte: they may be the same. */
+                    const int32_t x2 = res_image[i + r];
+                    out_image[i + r] = ekd_add_element(&a_, value[r], x2);
+                }
+            }
+        }
+    }
+}
+
+/* The layer, arguments checked; `add` NULL (a constant at each call): no residual, else
+ * `residual` the residual ADD's second input, the output's shape. */
+EKD_WINO_ALWAYS_INLINE void ekd_winograd_layer(const ekd_context *ctx,
+                                               const ekd_conv_params *params,
+                                               const ekd_per_channel_quant *quant,
+                                               const ekd_dims *input_dims,
+                                               const int8_t *input, const int8_t *filter,
+                                               const int32_t *bias,
+                                               const ekd_dims *output_dims, int8_t *output,
+                                               const ekd_add_prepared *add,
+                                               const int8_t *residual)
+{
+    int32_t batch, tile_y, tile_x, in_h, in_w, in_c, out_h, out_w, out_c;
+    int32_t in_groups, out_groups, zero_point, output_offset, act_min, act_max;
+    const int16_t *u = (const int16_t *)(const void *)filter;
+    int16_t *v;
 
     in_h = input_dims->h;
     in_w = input_dims->w;
@@ -87,10 +163,16 @@ ekd_status ekd_conv2d_winograd_s8(const ekd_context *ctx, const ekd_conv_params 
 
     for (batch = 0; batch < output_dims->n; ++batch) {
         const int8_t *image = input + (size_t)batch * in_h * in_w * in_c;
-        int8_t *out_image = output + (size_t)batch * out_h * out_w * out_c;
+        const size_t image_bytes = (size_t)out_h * out_w * out_c;
+        int8_t *out_image = output + (size_t)batch * image_bytes;
+        const int8_t *res_image = add != NULL ? residual + (size_t)batch * image_bytes : NULL;
         for (tile_y = 0; tile_y < out_h; tile_y += 2) {
             for (tile_x = 0; tile_x < out_w; tile_x += 2 * EKD_WINOGRAD_TILES) {
                 int32_t x0[EKD_WINOGRAD_TILES];
+                /* Tiles of this pass inside the row: the rest repeat the last one. */
+                const int32_t tiles = (out_w - tile_x + 1) / 2 < EKD_WINOGRAD_TILES
+                                          ? (out_w - tile_x + 1) / 2
+                                          : EKD_WINOGRAD_TILES;
                 int32_t t, group;
                 for (t = 0; t < EKD_WINOGRAD_TILES; ++t) {
                     /* Past the row's last tile, repeat it: the same bytes again. */
@@ -101,29 +183,80 @@ ekd_status ekd_conv2d_winograd_s8(const ekd_context *ctx, const ekd_conv_params 
                 }
                 for (group = 0; group < out_groups; ++group) {
                     int32_t m[EKD_WINOGRAD_TILES][4][16];
+                    int8_t conv[EKD_WINOGRAD_TILES][2][2][4]; /* with a residual */
                     int32_t r;
                     ekd_nn_winograd_multiply(u, out_groups, group, in_groups, v, m);
                     for (r = 0; r < 4 && 4 * group + r < out_c; ++r) {
                         const int32_t c = 4 * group + r;
                         const ekd_requant_channel rq = ekd_requant_channel_at(quant, c);
-                        for (t = 0; t < EKD_WINOGRAD_TILES; ++t) {
+                        /* The repeated tile is not stored again (without a residual
+                         * the constant bound is the faster loop). */
+                        for (t = 0; t < (add != NULL ? tiles : EKD_WINOGRAD_TILES); ++t) {
                             int32_t y[2][2];
                             int32_t a, b;
                             ekd_winograd_output(m[t][r], y);
                             for (a = 0; a < 2 && tile_y + a < out_h; ++a) {
                                 for (b = 0; b < 2 && x0[t] + b < out_w; ++b) {
-                                    const int32_t acc = ekd_wrapping_add_s32(y[a][b], bias[c]);
-                                    out_image[((size_t)(tile_y + a) * out_w +
-                                               (size_t)(x0[t] + b)) * out_c + c] =
-                                        ekd_requantize_output(acc, rq, output_offset, act_min,
-                                                              act_max);
+                                    const int32_t acc =
+                                        ekd_wrapping_add_s32(y[a][b], bias[c]);
+                                    const int8_t value = ekd_requantize_output(
+                                        acc, rq, output_offset, act_min, act_max);
+                                    if (add != NULL) {
+                                        conv[t][a][b][r] = value;
+                                    } else {
+                                        out_image[((size_t)(tile_y + a) * out_w +
+                                                   (size_t)(x0[t] + b)) * out_c + c] = value;
+                                    }
                                 }
                             }
                         }
+                    }
+                    if (add != NULL) {
+                        ekd_winograd_residual(add, &conv[0][0][0][0], tiles, x0, tile_y,
+                                              4 * group, out_h, out_w, out_c, out_image,
+                                              res_image);
                     }
                 }
             }
         }
     }
+}
+
+ekd_status ekd_conv2d_winograd_s8(const ekd_context *ctx, const ekd_conv_params *params,
+                                  const ekd_per_channel_quant *quant,
+                                  const ekd_dims *input_dims, const int8_t *input,
+                                  const ekd_dims *filter_dims, const int8_t *filter,
+                                  const int32_t *bias,
+                                  const ekd_dims *output_dims, int8_t *output)
+{
+    const ekd_status status =
+        ekd_winograd_validate(ctx, params, quant, input_dims, input, filter_dims, filter,
+                              bias, output_dims, output, NULL, 0);
+    if (status != EKD_OK) {
+        return status;
+    }
+    ekd_winograd_layer(ctx, params, quant, input_dims, input, filter, bias, output_dims,
+                       output, NULL, NULL);
+    return EKD_OK;
+}
+
+ekd_status ekd_conv2d_winograd_add_s8(const ekd_context *ctx, const ekd_conv_params *params,
+                                      const ekd_per_channel_quant *quant,
+                                      const ekd_dims *input_dims, const int8_t *input,
+                                      const ekd_dims *filter_dims, const int8_t *filter,
+                                      const int32_t *bias,
+                                      const ekd_dims *output_dims, int8_t *output,
+                                      const ekd_residual *residual)
+{
+    ekd_add_prepared add;
+    const ekd_status status =
+        ekd_winograd_validate(ctx, params, quant, input_dims, input, filter_dims, filter,
+                              bias, output_dims, output, residual, 1);
+    if (status != EKD_OK) {
+        return status;
+    }
+    add = ekd_add_prepare(residual->params);
+    ekd_winograd_layer(ctx, params, quant, input_dims, input, filter, bias, output_dims,
+                       output, &add, residual->input);
     return EKD_OK;
 }

@@ -1,11 +1,11 @@
 /*
  * Which instruction-set path the optimized kernels compile (internal).
  *
- * EKD_ARM_DSP is 1 on Arm cores with the DSP extension (Cortex-M4, M7, M33, M55...:
- * __ARM_FEATURE_DSP), where the kernels use SXTB16/SXTAB16 and SMLAD (two 16-bit
- * multiply-accumulates per instruction) and SMMLAR; 0 elsewhere (Cortex-M0/M3, RISC-V,
- * the host), where they compile to portable C99. Define EKD_NO_DSP to force the portable
- * path on a DSP core. Every variant computes identical bytes.
+ * EKD_ARM_DSP is EKD_HAVE_DSP (edgekd/ekd.h): 1 on Arm cores with the DSP extension
+ * (Cortex-M4, M7, M33, M55...: __ARM_FEATURE_DSP), where the kernels use SXTB16/SXTAB16
+ * and SMLAD (two 16-bit multiply-accumulates per instruction) and SMMLAR; 0 elsewhere
+ * (Cortex-M0/M3, RISC-V, the host), where they compile to portable C99. Define EKD_NO_DSP
+ * to force the portable path on a DSP core. Every variant computes identical bytes.
  *
  * The helpers below wrap single instructions; ACLE's <arm_acle.h> (GCC 12) has no SXTB16
  * or SXTAB16 with a rotation and no SMMLAR, so those are inline assembly.
@@ -15,11 +15,9 @@
 
 #include <stdint.h>
 
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(EKD_NO_DSP)
-#define EKD_ARM_DSP 1
-#else
-#define EKD_ARM_DSP 0
-#endif
+#include "edgekd/ekd.h"
+
+#define EKD_ARM_DSP EKD_HAVE_DSP
 
 #if EKD_ARM_DSP
 #include <arm_acle.h>

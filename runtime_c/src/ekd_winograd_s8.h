@@ -1,5 +1,6 @@
 /*
- * The Winograd F(2x2, 3x3) core of ekd_conv2d_winograd_s8 (internal; not part of the API).
+ * The Winograd F(2x2, 3x3) core of ekd_conv2d_winograd_s8 and ekd_conv2d_winograd_add_s8
+ * (internal; not part of the API).
  *
  * A 3x3 convolution at stride 1 computes each 2x2 block of outputs from a 4x4 tile d of
  * inputs in 16 products per input channel instead of 36: with integer transforms,

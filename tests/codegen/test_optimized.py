@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from edgekd.codegen import optimized
+from edgekd.codegen import kernels, optimized
 from edgekd.codegen.kernels import layer_variants
 from edgekd.codegen.render import generate_model
 from edgekd.reference.params import prepare_conv
@@ -42,6 +42,13 @@ def test_each_layer_gets_its_optimized_kernel_as_the_neutral_one(build, kernel, 
     neutral = layer_variants(graph, node)[-1]
     assert neutral.guard is None
     assert (neutral.kernel, neutral.filter, neutral.bias) == (kernel, filt, bias)
+
+
+def test_few_input_channels_take_im2col_not_winograd():
+    for channels, kernel in ((3, "ekd_conv2d_im2col_s8"), (7, "ekd_conv2d_im2col_s8"),
+                             (8, "ekd_conv2d_winograd_s8")):
+        graph, node = layer(lambda g: g.conv(g.input, 8), shape=(1, 9, 7, channels))
+        assert optimized.optimized_kernel(graph, node).kernel == kernel
 
 
 def test_layers_outside_the_fast_requantization_keep_the_reference_kernel(monkeypatch):
@@ -139,8 +146,10 @@ def test_planned_scratch_equals_the_kernels_own(runtime_lib):
                 optimized.winograd_scratch_bytes(depth_c)
 
 
-def test_generated_code_calls_the_optimized_kernels_with_their_arrays():
-    g = GraphBuilder("net", (1, 8, 8, 4), 1)
+def test_generated_code_calls_the_optimized_kernels_with_their_arrays(monkeypatch):
+    # The optimized kernels alone: no layer switched to a direct kernel for the arena.
+    monkeypatch.setattr(kernels, "direct_variants", lambda graph, node, add=None: [])
+    g = GraphBuilder("net", (1, 8, 8, 8), 1)
     a = g.conv(g.input, 8)
     b = g.conv(a, 8, kernel=(1, 1), padding="VALID")
     graph = g.build(g.depthwise(b))
@@ -156,6 +165,6 @@ def test_generated_code_calls_the_optimized_kernels_with_their_arrays():
     assert all("net_l1_filter_rows4" not in part.split("#endif")[0] for part in guarded[1:])
     # Each layer's scratch is at least what its optimized kernel asks (the plan gives the
     # most any of the layer's kernels needs).
-    ours = [optimized.winograd_scratch_bytes(4), optimized.mat_mult_block_bytes(8), 0]
+    ours = [optimized.winograd_scratch_bytes(8), optimized.mat_mult_block_bytes(8), 0]
     assert all(model.plan.scratch[i].nbytes >= ours[i] for i in range(3))
-    assert model.plan.scratch[0].nbytes == optimized.winograd_scratch_bytes(4)
+    assert model.plan.scratch[0].nbytes == optimized.winograd_scratch_bytes(8)

@@ -299,7 +299,8 @@ def test_an_overlap_allowance_one_step_too_generous_fails_verification(monkeypat
     """The poisoned host verification proves the in-place plan, and rejects the same plan
     with any one layer's output placed a single alignment step closer to its input.
 
-    3x3 convolutions through the portable kernel, which writes channel by channel: its
+    3x3 convolutions through the portable kernel (no optimized or direct kernels),
+    which writes channel by channel: its
     lead is exact at this granularity. (Whether each optimized kernel keeps the order it
     states is tested in tests/runtime_c/test_inplace_kernels.py. A depthwise layer's lead
     is not exact: each output channel reads only its own input channel, so the
@@ -309,6 +310,7 @@ def test_an_overlap_allowance_one_step_too_generous_fails_verification(monkeypat
     from edgekd.verify.host import verify_host
 
     monkeypatch.setattr(kernels, "optimized_kernel", lambda graph, node: None)
+    monkeypatch.setattr(kernels, "direct_variants", lambda graph, node, add=None: [])
 
     g = GraphBuilder("convs", (1, 6, 7, 8), seed=3)
     x = g.conv(g.input, 8)

@@ -84,8 +84,11 @@ def test_every_layer_has_a_comment_block_and_a_tap():
     graph = small_cnn()
     generated = generate_model(graph, "net")
     text = generated.files["net.c"]
-    for index, node in enumerate(graph.nodes):
-        assert f"* Layer {index}: {node.op}  {node.name}" in text
+    layers = [(layer.index, layer.op, layer.name) for layer in generated.layers]
+    assert (2, "CONV_2D + ADD", "conv_2d_2") in layers  # the ADD fused into it
+    for index, node in enumerate(generated.graph.nodes):
+        op = node.op + (" + ADD" if "residual" in node.attrs else "")
+        assert f"* Layer {index}: {op}  {node.name}" in text
         assert re.search(rf"EKD_TAP\({index}, \d+, ", text)
     first = generated.plan.tensors[graph.nodes[0].outputs[0]]
     assert "MACs    " in text and f"arena[{first.offset} .. {first.offset + 384})" in text

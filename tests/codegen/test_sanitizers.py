@@ -14,8 +14,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from edgekd.codegen import plan_arena, write_sources
-from edgekd.codegen.layers import scratch_bytes
+from edgekd.codegen import write_sources
+from edgekd.codegen.choice import generator_graph, plan_for
 from edgekd.reference import run
 from edgekd.verify.cffi_build import RUNTIME_INCLUDE, runtime_sources
 
@@ -108,7 +108,7 @@ def test_small_cnn_under_sanitizers(tmp_path):
 
 def test_an_arena_too_small_is_reported(tmp_path):
     graph = small_cnn()
-    plan = plan_arena(graph, scratch_bytes=scratch_bytes)
+    plan = plan_for(generator_graph(graph))
     short = dataclasses.replace(plan, arena_bytes=plan.arena_bytes - 16)
     result, _ = run_sanitized(tmp_path, graph, samples=2, seed=0, plan=short)
     assert result.returncode != 0

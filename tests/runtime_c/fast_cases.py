@@ -200,3 +200,93 @@ LAYER_SHAPES = [
     (1, 8, (10, 4), 2), (8, 8, (3, 3), 1), (12, 12, (4, 3), 2), (64, 64, (25, 5), 1),
     (16, 32, (8, 8), 2), (32, 32, (6, 6), 1), (4, 4, (2, 5), 1),
 ]
+
+
+# -- ekd_conv2d_direct_s8 (in_c % 4 == 0, dilation 1, optional fused residual ADD) --------
+
+DIRECT_KERNEL = "ekd_conv2d_direct_s8"
+
+
+@st.composite
+def direct_spatial(draw, kernel_max: int = 5) -> dict:
+    """Kernel 1..kernel_max per axis, stride 1..3, dilation 1, SAME (which pads
+    asymmetrically where the sizes ask for it) or VALID; half the draws 3x3 at stride 1 or 2
+    SAME, the layers models have. Extents from 1xN strips to a few pixels past the kernel."""
+    out = {}
+    typical = draw(st.booleans())
+    for axis in ("h", "w"):
+        if typical:
+            kernel, stride, padding = 3, draw(st.integers(1, 2)), "SAME"
+        else:
+            kernel = draw(st.integers(1, kernel_max))
+            stride = draw(st.integers(1, 3))
+            padding = draw(st.sampled_from(("SAME", "VALID")))
+        size = draw(st.integers(kernel if padding == "VALID" else 1, kernel + 9))
+        out_size = conv_output_size(size, kernel, stride, 1, padding)
+        pad = same_padding(size, kernel, stride, 1, out_size) if padding == "SAME" else 0
+        out.update({f"kernel_{axis}": kernel, f"stride_{axis}": stride, f"dilation_{axis}": 1,
+                    f"in_{axis}": size, f"out_{axis}": out_size, f"pad_{axis}": pad})
+    return out
+
+
+@st.composite
+def direct_cases(draw, max_groups: int = 6) -> FastCase:
+    """Cases for ekd_conv2d_direct_s8: fast_cases' quantization and biases, in_c a multiple
+    of 4 (4 .. 4 * max_groups), any out_c."""
+    s = draw(direct_spatial())
+    batches = draw(st.integers(1, 2))
+    in_c = 4 * draw(st.integers(1, max_groups))
+    out_c = draw(st.integers(1, 24))
+    x = draw(int8_arrays((batches, s["in_h"], s["in_w"], in_c)))
+    w = draw(int8_arrays((out_c, s["kernel_h"], s["kernel_w"], in_c)))
+    abs_sums = np.abs(w.astype(np.int64)).reshape(out_c, -1).sum(axis=1)
+    multiplier, shift = draw(fast_requantization(out_c))
+    act_min, act_max = draw(activation_ranges())
+    p = ConvParams(
+        input_offset=-draw(zero_points), output_offset=draw(zero_points),
+        stride_h=s["stride_h"], stride_w=s["stride_w"], dilation_h=1, dilation_w=1,
+        pad_h=s["pad_h"], pad_w=s["pad_w"], depth_multiplier=1,
+        activation_min=act_min, activation_max=act_max, multiplier=multiplier, shift=shift)
+    return FastCase(DIRECT_KERNEL, p, x, w, draw(fast_biases(abs_sums)),
+                    (batches, s["out_h"], s["out_w"], out_c))
+
+
+def direct_add_params(conv_zero_point: int, scales: tuple[float, float, float],
+                      residual_zero_point: int, output_zero_point: int, activation: str):
+    """TFLM's ADD parameters (reference/params.py: prepare_add) for a residual ADD after a
+    convolution whose output zero point is ``conv_zero_point``; None where prepare_add
+    refuses the scales."""
+    from edgekd.ir import Graph, Node, QuantParams, Tensor
+    from edgekd.reference.params import prepare_add
+
+    zero_points_ = (conv_zero_point, residual_zero_point, output_zero_point)
+    tensors = {name: Tensor(name, (1, 1, 1, 1), "int8", QuantParams.per_tensor(s, z))
+               for name, s, z in zip(("x1", "x2", "y"), scales, zero_points_)}
+    graph = Graph("add", tensors, [], ["x1", "x2"], ["y"])
+    try:
+        return prepare_add(graph, Node("ADD", "add", ["x1", "x2"], ["y"],
+                                       {"activation": activation}))
+    except Exception:  # noqa: BLE001 - UnsupportedError: scales TFLM's ADD cannot take
+        return None
+
+
+@st.composite
+def residual_add_params(draw, conv_zero_point: int):
+    """Valid fast-ADD parameters (ekd_add_fast_valid) for a fused residual, or None when
+    the drawn scales give parameters the fast ADD rejects (callers assume() them away)."""
+    scale = st.floats(-4.0, 0.0).map(lambda e: float(10.0 ** e))
+    p = direct_add_params(conv_zero_point, (draw(scale), draw(scale), draw(scale)),
+                          draw(zero_points), draw(zero_points),
+                          draw(st.sampled_from(("NONE", "RELU", "RELU6"))))
+    if p is None or p.left_shift > 20 or p.output_shift > -1 or \
+            min(p.input1_multiplier, p.input2_multiplier, p.output_multiplier) < 0 or \
+            max(p.input1_shift, p.input2_shift) > 0:
+        return None
+    return p
+
+
+# ResNet-8's 3x3 convolutions: (in_c, out_c, (h, w), stride).
+RESNET8_DIRECT_SHAPES = [
+    (16, 16, (32, 32), 1), (32, 32, (16, 16), 1), (16, 32, (32, 32), 2), (64, 64, (8, 8), 1),
+    (32, 64, (16, 16), 2),
+]

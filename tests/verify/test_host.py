@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from edgekd.cli import main
-from edgekd.codegen import generate_model, plan_arena
-from edgekd.codegen.layers import scratch_bytes
+from edgekd.codegen import generate_model
+from edgekd.codegen.choice import generator_graph, plan_for
+from edgekd.codegen.planner import INPUT
 from edgekd.errors import EdgeKDError, VerificationError
 from edgekd.frontends.tflite import save_tflite
 from edgekd.verify.host import verify_host
@@ -27,7 +28,7 @@ from tests.conftest import mlperf_model
 def broken_lifetime_plan(graph):
     """The plan, except that one tensor read by a later layer is declared dead as soon
     as it is written: only EKD_POISON can reveal that."""
-    plan = plan_arena(graph, scratch_bytes=scratch_bytes)
+    plan = plan_for(generator_graph(graph))
     victim = next(p for p in plan.tensors.values()
                   if p.location == "arena" and p.alias_of is None and p.last > p.first
                   and not any(q.alias_of == p.name for q in plan.tensors.values()))
@@ -53,13 +54,13 @@ def test_poison_reveals_a_tensor_freed_too_early():
     # ...with poison the reader of the victim sees the pattern.
     result = verify_host(graph, inputs=5, poison=True, generated=generated)
     assert not result.bit_exact and result.mismatches == 5
-    readers = [i for i, n in enumerate(graph.nodes) if victim.name in n.inputs]
+    readers = [i for i, n in enumerate(generated.graph.nodes) if victim.name in n.inputs]
     assert result.first_mismatch.layer in readers
 
 
 def test_overlapping_live_tensors_are_caught():
     graph = small_cnn()
-    plan = plan_arena(graph, scratch_bytes=scratch_bytes)
+    plan = plan_for(generator_graph(graph))
     first = graph.nodes[1]  # depthwise: reads conv_2d_0 while writing its own output
     src, dst = plan.tensors[first.inputs[0]], plan.tensors[first.outputs[0]]
     tensors = {**plan.tensors, dst.name: dataclasses.replace(dst, offset=src.offset)}
@@ -90,11 +91,29 @@ def test_a_wrong_constant_is_reported_at_its_layer():
 
 def test_writing_past_the_arena_is_caught():
     graph = small_cnn()
-    plan = plan_arena(graph, scratch_bytes=scratch_bytes)
-    short = dataclasses.replace(plan, arena_bytes=plan.arena_bytes - 16)
+    plan = plan_for(generator_graph(graph))
+    top = max(p.offset + p.nbytes for p in plan.tensors.values() if p.location == "arena")
+    # The arena cut 16 bytes short of the highest tensor the C writes.
+    short = dataclasses.replace(plan, arena_bytes=top - 16, io_offsets={})
     generated = generate_model(graph, "net", plan=short)
     with pytest.raises(VerificationError, match=f"past the {short.arena_bytes}-byte arena"):
         verify_host(graph, inputs=1, poison=False, generated=generated)
+
+
+def test_input_and_output_inside_the_arena():
+    """Every other sample runs with the input and output in the places the plan keeps
+    for them in the arena; a place that overlaps a tensor live with the input fails."""
+    graph = small_cnn()
+    plan = plan_for(generator_graph(graph))
+    assert plan.io_offsets
+    assert verify_host(graph, inputs=4).bit_exact
+    first_output = plan.tensors[graph.nodes[0].outputs[0]]
+    wrong = dataclasses.replace(plan, io_offsets={**plan.io_offsets,
+                                                  INPUT: first_output.offset})
+    generated = generate_model(graph, "net", plan=wrong)
+    result = verify_host(graph, inputs=2, generated=generated)
+    assert not result.bit_exact
+    assert (result.first_mismatch.sample, result.first_mismatch.layer) == (1, 0)
 
 
 def test_given_inputs_one_sample_or_a_batch():

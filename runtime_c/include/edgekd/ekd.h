@@ -27,6 +27,17 @@
 #define EKD_HAVE_MVE 0
 #endif
 
+/* 1 where the optimized kernels compile for the Arm DSP extension (SXTB16/SMLAD: Cortex-M4,
+ * M7, M33, M55...), 0 where they compile to portable C (Cortex-M0/M3, RISC-V, the host).
+ * Define EKD_NO_DSP to build the portable C on a DSP core. Generated code picks a
+ * different kernel for a layer by it only where a DSP kernel and the portable C one
+ * differ in speed by more than their scratch is worth (docs/codegen.md). */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && !defined(EKD_NO_DSP)
+#define EKD_HAVE_DSP 1
+#else
+#define EKD_HAVE_DSP 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -188,6 +199,55 @@ ekd_status ekd_depthwise_conv2d_fast_s8(const ekd_context *ctx, /* unused: no sc
                                         const ekd_dims *filter_dims, const int8_t *filter,
                                         const int32_t *bias, /* may be NULL */
                                         const ekd_dims *output_dims, int8_t *output);
+
+/* A residual ADD fused into a convolution's output (the code generator fuses an ADD into
+ * the CONV_2D whose output only that ADD reads): each output byte becomes
+ * ADD(conv, input[i]) with `params` as TFLM's int8 ADD prepares them (ekd_add_fast_s8's
+ * conditions), input 1 being the convolution's int8 output after its own requantization
+ * and clamp, input 2 the residual. `input` has the output's shape and may be the output
+ * itself: each residual byte is read before its output byte is written. */
+typedef struct {
+    const ekd_add_params *params;
+    const int8_t *input;
+} ekd_residual;
+
+/* CONV_2D reading its input in place, no im2col and no scratch needed, optionally with a
+ * fused residual ADD (`residual` NULL: none): the same bytes as ekd_conv2d_s8 (then
+ * ekd_add_s8). Dilation 1, any filter size, stride and padding; input channels a multiple
+ * of 4 (ekd_conv2d_direct_s8) or of 16 (ekd_conv2d_direct_s8_mve, Helium). `filter` is
+ * packed "rows4" (as ekd_conv2d_im2col_s8 reads it) for ekd_conv2d_direct_s8, the model's
+ * [out_c][kh][kw][in_c] for the MVE kernel; `bias` folded. A window that reaches into the
+ * padding reads only its taps inside the input; `tap_sums` [kh * kw][out_c] (the sum of
+ * each tap's in_c weights, int32) take the folded zero-point term of the others back out.
+ * Same preconditions as the other optimized convolutions.
+ * Scratch is optional for ekd_conv2d_direct_s8: given at least
+ * ekd_conv2d_direct_s8_scratch_size bytes, 4-byte aligned, in `ctx`, an Arm DSP build
+ * takes a faster path through it (8 bytes per window value: four pixels' windows as
+ * int16); with less, none or ctx NULL it runs without, the same bytes. The size is 0
+ * where there is no such path (portable C); the MVE kernel uses no scratch. */
+int32_t ekd_conv2d_direct_s8_scratch_size(const ekd_dims *input_dims,
+                                          const ekd_dims *filter_dims,
+                                          const ekd_dims *output_dims);
+ekd_status ekd_conv2d_direct_s8(const ekd_context *ctx, /* optional scratch */
+                                const ekd_conv_params *params,
+                                const ekd_per_channel_quant *quant,
+                                const ekd_dims *input_dims, const int8_t *input,
+                                const ekd_dims *filter_dims, const int8_t *filter, /* rows4 */
+                                const int32_t *bias, /* folded */
+                                const int32_t *tap_sums, /* [kh * kw][out_c] */
+                                const ekd_dims *output_dims, int8_t *output,
+                                const ekd_residual *residual /* may be NULL */);
+
+/* ekd_conv2d_winograd_s8 with a fused residual ADD (`residual` not NULL): the same bytes
+ * as ekd_conv2d_winograd_s8, then ekd_add_s8 with the convolution as input 1. */
+ekd_status ekd_conv2d_winograd_add_s8(const ekd_context *ctx, const ekd_conv_params *params,
+                                      const ekd_per_channel_quant *quant,
+                                      const ekd_dims *input_dims, const int8_t *input,
+                                      const ekd_dims *filter_dims,
+                                      const int8_t *filter, /* int16 Winograd weights */
+                                      const int32_t *bias, /* folded */
+                                      const ekd_dims *output_dims, int8_t *output,
+                                      const ekd_residual *residual);
 
 /* input_dims: {n=batches, h=1, w=1, c=in}; output_dims: {n=batches, h=1, w=1, c=out}.
  * quant holds one entry per output (the generator repeats a per-tensor value). */

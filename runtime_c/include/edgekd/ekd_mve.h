@@ -48,6 +48,19 @@ ekd_status ekd_conv2d_1x1_s8_mve(const ekd_context *ctx, const ekd_conv_params *
                                  const int32_t *folded_bias,
                                  const ekd_dims *output_dims, int8_t *output);
 
+/* CONV_2D read in place (no scratch), optionally with a fused residual ADD: see
+ * ekd_conv2d_direct_s8 in ekd.h. Dilation 1, in_c a multiple of 16; `filter` the model's
+ * [out_c][kh][kw][in_c], `bias` folded, `tap_sums` [kh * kw][out_c]. */
+ekd_status ekd_conv2d_direct_s8_mve(const ekd_context *ctx, /* unused: no scratch */
+                                    const ekd_conv_params *params,
+                                    const ekd_per_channel_quant *quant,
+                                    const ekd_dims *input_dims, const int8_t *input,
+                                    const ekd_dims *filter_dims, const int8_t *filter,
+                                    const int32_t *folded_bias,
+                                    const int32_t *tap_sums,
+                                    const ekd_dims *output_dims, int8_t *output,
+                                    const ekd_residual *residual /* may be NULL */);
+
 /* CONV_2D, any kernel, stride, dilation and padding. Scratch: the windows of four output
  * pixels, each kernel_h * kernel_w * in_c bytes rounded up to 16, and one more when
  * kernel_w * in_c is not a multiple of 16. */

@@ -1,0 +1,941 @@
+/*
+ * CONV_2D read straight from its input: no im2col, no scratch, and optionally the
+ * residual ADD that follows it fused into its output (ekd.h: ekd_conv2d_direct_s8).
+ *
+ * Why: a layer that keeps a residual input alive while it runs cannot also afford an
+ * im2col block or Winograd tiles (ResNet-8's first residual block is the arena's peak).
+ *
+ * With in_c a multiple of 4 every group of four depth values lies inside one tap, so a
+ * window's kernel row is kw * in_c contiguous input bytes, and the "rows4" filter
+ * (ekd_mat_mult_s8.h) walks the same groups in the same order: one weight pointer and
+ * one input pointer advance together along a kernel row. A window that reaches into the
+ * padding reads only its taps inside the input; those form a rectangle of taps, each of
+ * its kernel rows again contiguous in the input and in the filter. The bias comes folded
+ * (bias + input_offset * sum of the channel's weights), so the taps that were not read
+ * give back their folded share: acc = folded_bias - input_offset * sum of their tap_sums
+ * + sum of the products read, in wrapping uint32 arithmetic: TFLM's accumulator exactly.
+ *
+ * Pixels go in raster order. Where EKD_DIRECT_PIXELS consecutive pixels of a row all
+ * have their windows inside the input horizontally (they then share the same kernel
+ * rows), they share one pass over the weights: two output channels x that many pixels of
+ * accumulators per pass. Any other pixel goes alone through the same loop with its own
+ * clipped rectangle. Each pass writes its two channels of its pixels as soon as they are
+ * computed, and the next pass reads the windows again.
+ *
+ * Write order (edgekd/codegen/inplace.py): RasterOrder(group=EKD_DIRECT_PIXELS = 4,
+ * reads_first=False) on every build: outputs are written channel pair by channel pair
+ * while the group's windows are still read. The DSP build's paths stay inside it: its
+ * in-place path blocks 2 pixels, its block path (below) reads a group of four pixels'
+ * windows whole before it writes any of their outputs.
+ *
+ * Residual: output[i] = ADD(conv[i], residual->input[i]) (ekd_add_fast.h), the residual
+ * byte read just before output[i] is written, so residual->input may be the output.
+ *
+ * Arm DSP (EKD_ARM_DSP) with the caller's scratch (ekd_conv2d_direct_s8_scratch_size: 8
+ * bytes per window value, any window; optional): the block path (its comment below), four
+ * pixels' windows unpacked to int16 once into the scratch, then 13 instructions per 16
+ * MACs for every output channel. Without it (none, too little, misaligned), and for the
+ * tensor's last 1-3 pixels: the scratch-free path, per group of four depth values one
+ * LDRD of both channels' four weights (rows c and c + 1 are adjacent in a "rows4" block),
+ * SXTB16 and SXTB16 ROR #8 unpacking weights and inputs alike into (v0, v2) and (v1, v3)
+ * halfword pairs, SMLAD multiplying matching pairs; pixels alike clipped in pairs, the
+ * channel-independent work of a pass done once, the residual through the block path's
+ * ADD loop. No kernel buffer on the stack but the residual's chunk array. Portable C:
+ * plain multiply-accumulate on int8 loads, two channels x four pixels (the registers of a
+ * Cortex-M3); it has no block path and never touches the scratch.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgekd/ekd.h"
+#include "ekd_add_fast.h"
+#include "ekd_conv_fast.h"
+#include "ekd_dsp.h"
+#include "ekd_fixedpoint.h"
+#include "ekd_requantize.h"
+
+/* Pixels that share a pass over the weights (the write order's group is 4: the larger). */
+#if EKD_ARM_DSP
+#define EKD_DIRECT_PIXELS 2
+#else
+#define EKD_DIRECT_PIXELS 4
+#endif
+
+/* Longest window (kh * kw * in_c): keeps every product sum and index far inside int32. */
+#define EKD_DIRECT_MAX_DEPTH 32768
+
+/* The DSP block path's scratch for windows of `depth` values (a multiple of 4): four
+ * columns of int16 values, 8 bytes per depth value (at most 256 KiB). */
+#define EKD_DIRECT_BLOCK_BYTES(depth) ((int32_t)(depth) * 8)
+
+/* What every pass needs, checked and prepared once per call. */
+typedef struct {
+    int32_t in_h, in_w, in_c, kernel_h, kernel_w;
+    int32_t stride_h, stride_w, pad_h, pad_w;
+    int32_t out_w, out_c;
+    int32_t groups;      /* groups of four depth values in a window: kh * kw * in_c / 4 */
+    int32_t row_groups;  /* in one kernel row: kw * in_c / 4 */
+    const int8_t *filter;
+    const int32_t *bias, *tap_sums;
+    const ekd_per_channel_quant *quant;
+    int32_t input_offset, output_offset, activation_min, activation_max;
+    const ekd_add_params *add; /* the residual ADD's; NULL: no residual */
+    int32_t add_half;          /* its fast form applies (DSP: ekd_direct_add_half_valid) */
+} ekd_direct_layer;
+
+/* The taps of a window inside the input: kernel rows [ky0, ky1), columns [kx0, kx1);
+ * `x` the input at the rectangle's first tap. */
+typedef struct {
+    const int8_t *x;
+    int32_t ky0, ky1, kx0, kx1;
+} ekd_direct_window;
+
+/* Where a run of pixels reads and writes: the pixels are `step` input bytes apart. */
+typedef struct {
+    ekd_direct_window window;
+    int32_t step;
+    int32_t pixel;          /* first output pixel, counted from the start of the tensor */
+    int8_t *output;         /* the output tensor */
+    const int8_t *residual; /* residual->input, the output's shape; NULL: none */
+} ekd_direct_pixels;
+
+/* First and one-past-last kernel tap inside [0, size) for a window starting at `origin`. */
+static inline void ekd_direct_clip(int32_t origin, int32_t kernel, int32_t size, int32_t *k0,
+                                   int32_t *k1)
+{
+    int32_t lo = origin < 0 ? -origin : 0;
+    int32_t hi = size - origin < kernel ? size - origin : kernel;
+    if (lo > kernel) {
+        lo = kernel;
+    }
+    if (hi < lo) {
+        hi = lo;
+    }
+    *k0 = lo;
+    *k1 = hi;
+}
+
+/* The channel's accumulator start: folded bias minus input_offset times the tap sums of
+ * the taps outside the window's rectangle (wrapping, as TFLM's int32 sums). */
+static inline uint32_t ekd_direct_base(const ekd_direct_layer *l, const ekd_direct_window *w,
+                                       int32_t c)
+{
+    uint32_t outside = 0;
+    int32_t ky, kx;
+    if (w->ky0 != 0 || w->ky1 != l->kernel_h || w->kx0 != 0 || w->kx1 != l->kernel_w) {
+        const int32_t *sums = l->tap_sums + c;
+        for (ky = 0; ky < l->kernel_h; ++ky) {
+            const int inside_row = ky >= w->ky0 && ky < w->ky1;
+            for (kx = 0; kx < l->kernel_w; ++kx) {
+                if (!inside_row || kx < w->kx0 || kx >= w->kx1) {
+                    outside += (uint32_t)sums[(size_t)(ky * l->kernel_w + kx) * l->out_c];
+                }
+            }
+        }
+    }
+    return (uint32_t)l->bias[c] - (uint32_t)l->input_offset * outside;
+}
+
+#if EKD_ARM_DSP
+
+#define EKD_DIRECT_OUT_CLAMP 0 /* requantize, clamp to [activation_min, activation_max] */
+#define EKD_DIRECT_OUT_INT8 1  /* the clamp is the int8 range: SSAT */
+#define EKD_DIRECT_OUT_ADD 2   /* clamp, then the residual ADD */
+
+/* Channels whose convolution values wait in a stack array for the residual ADD (per
+ * pixel: 128 bytes for the block path's four pixels, 64 for a pair). */
+#define EKD_DIRECT_ADD_CHUNK 32
+
+/* One requantized, clamped output value of channel (m, e, h); the clamp is SSAT's
+ * saturation to int8 with `int8_range` (a constant at each call). */
+static inline __attribute__((always_inline)) int8_t
+ekd_direct_value(int32_t acc, int32_t m, int32_t e, int32_t h, int32_t offset,
+                       int32_t lo, int32_t hi, const int int8_range)
+{
+    const int32_t v = ekd_requantize_fast(acc, m, e, h) + offset;
+    if (int8_range) {
+        return (int8_t)__ssat(v, 8);
+    }
+    return (int8_t)ekd_clamp_s32(v, lo, hi);
+}
+
+/* The residual ADD over `count` values: out[i] = ADD(conv[i], res[i]), res[i] read before
+ * out[i] is written (they may be one byte), in a loop of its own so that its constants
+ * stay in registers. With `half` (a constant at each call; ekd_direct_add_half_valid):
+ * input 1 is the half input (multiplier 2^30, shift 0), input 2 rounds (right shift >= 1),
+ * left_shift is TFLM's 20 (the shifts become immediates), activation_max is 127. Then
+ * input 1's rescale SRDHM(t, 2^30), t = (x1 << 20) + offset1 << 20, is exactly t / 2 (t is
+ * even), and the doubling the output requantization starts with gives back t itself;
+ * input 2's doubled operand is (x2 << 21) + 2 * (offset2 << 20). A doubled operand has the
+ * sign of its value (|value| < 2^29): ekd_requantize_fast's rounding, term for term. */
+static inline __attribute__((always_inline)) void
+ekd_direct_add_loop(const ekd_add_prepared *a, const int8_t *conv, const int8_t *res,
+                    int8_t *out, int32_t count, const int32_t left_shift, const int half)
+{
+    const ekd_add_input in1 = a->in1, in2 = a->in2;
+    const int32_t m = a->out_multiplier, e = a->out_right_shift;
+    const int32_t lo = a->activation_min, hi = a->activation_max;
+    const int32_t offset2_doubled = ekd_wrapping_shift_left_s32(in2.offset_shifted, 1);
+    /* With `half` the output offset rides in the rounding term: floor((t + h + offset *
+     * 2^e) / 2^e) = floor((t + h) / 2^e) + offset, and |t| < 2^29 with e <= 22 keeps the
+     * sum inside int32 (ekd_direct_add_half_valid). */
+    const int32_t h =
+        half ? a->out_half + (int32_t)((uint32_t)a->out_offset << e) : a->out_half;
+    const int32_t offset = half ? 0 : a->out_offset;
+    int32_t i;
+    for (i = 0; i < count; ++i) {
+        const int32_t x1 = conv[i], x2 = res[i];
+        int32_t v;
+        if (half) {
+            const int32_t d2 =
+                ekd_s32_from_bits((uint32_t)x2 << (left_shift + 1)) + offset2_doubled;
+            const int32_t s2 = ekd_floor_shift_right_s32(
+                ekd_smmlar(d2, in2.multiplier, in2.half - (int32_t)((uint32_t)d2 >> 31)),
+                in2.right_shift);
+            const int32_t d = ekd_s32_from_bits((uint32_t)x1 << left_shift) +
+                              in1.offset_shifted + 2 * s2;
+            v = ekd_floor_shift_right_s32(
+                ekd_smmlar(d, m, h - (int32_t)((uint32_t)d >> 31)), e);
+            /* activation_max is 127 here: SSAT, then the lower bound alone. */
+            v = __ssat(v, 8);
+            out[i] = (int8_t)(v < lo ? lo : v);
+        } else {
+            v = ekd_requantize_fast(ekd_add_rescale(x1, &in1, left_shift) +
+                                    ekd_add_rescale(x2, &in2, left_shift), m, e, h) + offset;
+            out[i] = (int8_t)ekd_clamp_s32(v, lo, hi);
+        }
+    }
+}
+
+/* The conditions of ekd_direct_add_loop's `half` form, on TFLM's parameters. */
+static int ekd_direct_add_half_valid(const ekd_add_params *p)
+{
+    return p->input1_multiplier == (int32_t)1 << 30 && p->input1_shift == 0 &&
+           p->left_shift == 20 && p->input2_shift <= -1 && p->output_shift >= -22 &&
+           p->activation_max == 127;
+}
+
+/* One function of its own (called once per pixel and chunk of channels): the loop gets
+ * the registers to itself. The ADD's prepared form lives in this frame only (the
+ * kernel's callers' frames stay small: the stack is RAM like the arena). */
+static __attribute__((noinline)) void ekd_direct_add(const ekd_add_params *p,
+                                                     const int8_t *conv, const int8_t *res,
+                                                     int8_t *out, int32_t count, int half)
+{
+    const ekd_add_prepared a = ekd_add_prepare(p);
+    if (!half) {
+        ekd_direct_add_loop(&a, conv, res, out, count, a.left_shift, 0);
+    } else if (res == out) {
+        /* The generated code's case, the sum written over the residual: one pointer less
+         * keeps every constant in a register. */
+        ekd_direct_add_loop(&a, conv, out, out, count, 20, 1);
+    } else {
+        ekd_direct_add_loop(&a, conv, res, out, count, 20, 1);
+    }
+}
+
+
+/* The scratch-free path. */
+
+/* One group of four depth values for two channels and two pixels: LDRD of both rows'
+ * weights, each unpacked once (even and odd halfword pairs), then per pixel one LDR, two
+ * SXTB16 and four SMLADs. 19 instructions per 16 multiply-accumulates. */
+#define EKD_DIRECT_GROUP2                                \
+    "ldrd   %[w0], %[w1], [%[wp]], #16\n\t"              \
+    "sxtb16 %[we], %[w0]\n\t"                            \
+    "sxtb16 %[w0], %[w0], ror #8\n\t"                    \
+    "sxtb16 %[ve], %[w1]\n\t"                            \
+    "sxtb16 %[w1], %[w1], ror #8\n\t"                    \
+    "ldr    %[x], [%[xp], %[step]]\n\t"                  \
+    "sxtb16 %[xe], %[x]\n\t"                             \
+    "sxtb16 %[x], %[x], ror #8\n\t"                      \
+    "smlad  %[a10], %[we], %[xe], %[a10]\n\t"            \
+    "smlad  %[a10], %[w0], %[x], %[a10]\n\t"             \
+    "smlad  %[a11], %[ve], %[xe], %[a11]\n\t"            \
+    "smlad  %[a11], %[w1], %[x], %[a11]\n\t"             \
+    "ldr    %[x], [%[xp]], #4\n\t"                       \
+    "sxtb16 %[xe], %[x]\n\t"                             \
+    "sxtb16 %[x], %[x], ror #8\n\t"                      \
+    "smlad  %[a00], %[we], %[xe], %[a00]\n\t"            \
+    "smlad  %[a00], %[w0], %[x], %[a00]\n\t"             \
+    "smlad  %[a01], %[ve], %[xe], %[a01]\n\t"            \
+    "smlad  %[a01], %[w1], %[x], %[a01]\n\t"
+
+#define EKD_DIRECT_GROUP2_OPERANDS                                                      \
+    : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),               \
+      [wp] "+r"(wp), [xp] "+r"(xp), [w0] "=&r"(w0), [w1] "=&r"(w1), [we] "=&r"(we),     \
+      [ve] "=&r"(ve), [x] "=&r"(x), [xe] "=&r"(xe)                                      \
+    : [step] "r"(step)                                                                  \
+    : "memory"
+
+
+static inline int32_t ekd_direct_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return (int32_t)__smlad((int16x2_t)a, (int16x2_t)b, acc);
+}
+
+/* acc[p][j] += the products of channels c + j (j < 2) and pixel p (p < `pixels`, a
+ * constant at each call) over `rows` kernel rows of `run` groups: `wp` at the rectangle's
+ * first group of row c, `xp` at the first pixel's first tap, the pixels `step` bytes
+ * apart; after a kernel row the weights skip `w_skip` bytes and the input `x_skip`. */
+static inline __attribute__((always_inline)) void
+ekd_direct_dot(const int8_t *wp, const int8_t *xp, int32_t step, int32_t rows, int32_t run,
+               int32_t w_skip, int32_t x_skip, int32_t acc[2][2], const int pixels)
+{
+    int32_t a00 = acc[0][0], a01 = acc[0][1], a10 = acc[1][0], a11 = acc[1][1];
+    int32_t g;
+    for (; rows > 0; --rows) {
+        if (pixels > 1) {
+            int32_t w0, w1, we, ve, x, xe;
+            for (g = run >> 1; g > 0; --g) {
+                __asm__ volatile(EKD_DIRECT_GROUP2 EKD_DIRECT_GROUP2
+                                 EKD_DIRECT_GROUP2_OPERANDS);
+            }
+            if (run & 1) {
+                __asm__ volatile(EKD_DIRECT_GROUP2 EKD_DIRECT_GROUP2_OPERANDS);
+            }
+        } else {
+            for (g = run; g > 0; --g) {
+                const int32_t w0 = ekd_read_s8x4(wp), w1 = ekd_read_s8x4(wp + 4);
+                const int32_t x0 = ekd_read_s8x4(xp);
+                const int32_t x0e = ekd_sxtb16(x0), x0o = ekd_sxtb16_ror8(x0);
+                a00 = ekd_direct_smlad(ekd_sxtb16(w0), x0e, a00);
+                a00 = ekd_direct_smlad(ekd_sxtb16_ror8(w0), x0o, a00);
+                a01 = ekd_direct_smlad(ekd_sxtb16(w1), x0e, a01);
+                a01 = ekd_direct_smlad(ekd_sxtb16_ror8(w1), x0o, a01);
+                wp += 16;
+                xp += 4;
+            }
+        }
+        wp += w_skip;
+        xp += x_skip;
+    }
+    acc[0][0] = a00;
+    acc[0][1] = a01;
+    acc[1][0] = a10;
+    acc[1][1] = a11;
+}
+
+/* `pixels` (1 or 2, a constant at each call) pixels sharing one window rectangle, every
+ * output channel, two per pass over the windows, written as in ekd_direct_block_out
+ * (`mode`, a constant at each call). Everything a pass needs that does not depend on the
+ * channel is computed here once; a window inside the input starts each channel at its
+ * folded bias (no tap sums). */
+static inline __attribute__((always_inline)) void
+ekd_direct_pass(const ekd_direct_layer *l, const ekd_direct_pixels *px, const int pixels,
+                const int mode)
+{
+    const ekd_direct_window *const win = &px->window;
+    /* Locals: the int8 stores could alias *l as far as the compiler knows. */
+    const int8_t *const x = win->x;
+    const int32_t *const bias = l->bias;
+    const int32_t *const multipliers = l->quant->multiplier, *const shifts = l->quant->shift;
+    const int32_t out_c = l->out_c, offset = l->output_offset;
+    const int32_t lo = l->activation_min, hi = l->activation_max;
+    const int32_t step = px->step, rows = win->ky1 - win->ky0;
+    const int32_t run = (win->kx1 - win->kx0) * (l->in_c >> 2);
+    const int32_t w_skip = (l->row_groups - run) * 16, x_skip = l->in_w * l->in_c - run * 4;
+    const size_t row_block = (size_t)l->groups * 16;
+    const int full = rows == l->kernel_h && run == l->row_groups;
+    /* The rectangle's first group in row c of the filter (row group c / 4). */
+    const int8_t *const w_first =
+        l->filter + (size_t)(win->ky0 * l->kernel_w + win->kx0) * (size_t)l->in_c * 4;
+    int8_t *const out = px->output + (size_t)px->pixel * (size_t)out_c;
+    const int add = mode == EKD_DIRECT_OUT_ADD, int8_range = mode == EKD_DIRECT_OUT_INT8;
+    const int8_t *const res = add ? px->residual + (size_t)px->pixel * (size_t)out_c : NULL;
+    int8_t conv[2 * EKD_DIRECT_ADD_CHUNK];
+    int32_t c0, c, j;
+    for (c0 = 0; c0 < out_c; c0 += EKD_DIRECT_ADD_CHUNK) {
+        const int32_t c1 = out_c - c0 < EKD_DIRECT_ADD_CHUNK ? out_c : c0 + EKD_DIRECT_ADD_CHUNK;
+        /* Where channel c's values go: the output, or the chunk's stack array. */
+        int8_t *const o = add ? conv - c0 : out;
+        const size_t o_step = add ? EKD_DIRECT_ADD_CHUNK : (size_t)out_c;
+        for (c = c0; c < c1; c += 2) {
+            /* Rows c and c + 1 sit side by side in their block (c is even); past out_c the
+             * packed filter holds a zero row, computed from channel c's start, never
+             * stored. */
+            const int32_t c_next = c + 1 < c1 ? c + 1 : c;
+            int32_t acc[2][2];
+            acc[0][0] = acc[1][0] =
+                full ? bias[c] : ekd_s32_from_bits(ekd_direct_base(l, win, c));
+            acc[0][1] = acc[1][1] =
+                full ? bias[c_next] : ekd_s32_from_bits(ekd_direct_base(l, win, c_next));
+            ekd_direct_dot(w_first + (size_t)(c >> 2) * row_block + 4 * (c & 3), x, step,
+                           rows, run, w_skip, x_skip, acc, pixels);
+            for (j = 0; j < 2 && c + j < c1; ++j) {
+                const int32_t m = multipliers[c + j];
+                const int32_t e = ekd_requantize_fast_shift(m, shifts[c + j]);
+                const int32_t h = (int32_t)((uint32_t)1 << (e - 1));
+                o[c + j] = ekd_direct_value(acc[0][j], m, e, h, offset, lo, hi, int8_range);
+                if (pixels > 1) {
+                    o[c + j + o_step] =
+                        ekd_direct_value(acc[1][j], m, e, h, offset, lo, hi, int8_range);
+                }
+            }
+        }
+        if (add) {
+            ekd_direct_add(l->add, conv, res + c0, out + c0, c1 - c0, l->add_half);
+            if (pixels > 1) {
+                ekd_direct_add(l->add, conv + EKD_DIRECT_ADD_CHUNK, res + out_c + c0,
+                               out + out_c + c0, c1 - c0, l->add_half);
+            }
+        }
+    }
+}
+
+/* One function per pixel count and way of writing: each pass gets the registers to
+ * itself, and only the residual's has the chunk's array in its frame. Single pixels
+ * (borders, a row's or the tensor's last) clamp for the int8 range too. */
+#define EKD_DIRECT_PASS_FUNCTION(name, pixels, mode)                                      \
+    static __attribute__((noinline)) void name(const ekd_direct_layer *l,                 \
+                                               const ekd_direct_pixels *px)               \
+    {                                                                                     \
+        ekd_direct_pass(l, px, pixels, mode);                                             \
+    }
+EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass2_int8, 2, EKD_DIRECT_OUT_INT8)
+EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass2_clamp, 2, EKD_DIRECT_OUT_CLAMP)
+EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass2_add, 2, EKD_DIRECT_OUT_ADD)
+EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass1_clamp, 1, EKD_DIRECT_OUT_CLAMP)
+EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass1_add, 1, EKD_DIRECT_OUT_ADD)
+
+static inline void ekd_direct_run(const ekd_direct_layer *l, const ekd_direct_pixels *px,
+                                  const int pixels)
+{
+    if (l->add != NULL) {
+        (pixels > 1 ? ekd_direct_pass2_add : ekd_direct_pass1_add)(l, px);
+    } else if (pixels == 1) {
+        ekd_direct_pass1_clamp(l, px);
+    } else if (l->activation_min == -128 && l->activation_max == 127) {
+        ekd_direct_pass2_int8(l, px);
+    } else {
+        ekd_direct_pass2_clamp(l, px);
+    }
+}
+
+#else /* portable C */
+/* acc[p][j] += the products of channels c + j (j < 2) and pixel p over the window's
+ * rectangle: `w` at the rectangle's first group of row c, pixels `step` bytes apart. */
+static inline void ekd_direct_dot(const ekd_direct_layer *l, const ekd_direct_window *win,
+                                  const int8_t *w, int32_t step, int32_t acc[][2],
+                                  const int pixels)
+{
+    const int32_t run = (win->kx1 - win->kx0) * l->in_c / 4;
+    const size_t w_row = (size_t)l->row_groups * 16, x_row = (size_t)l->in_w * l->in_c;
+    const int8_t *x_start = win->x;
+    /* Sums of at most EKD_DIRECT_MAX_DEPTH int8 products: no overflow. */
+    int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, a20 = 0, a21 = 0, a30 = 0, a31 = 0;
+    int32_t ky, k;
+    for (ky = win->ky0; ky < win->ky1; ++ky) {
+        const int8_t *wp = w, *xp = x_start;
+        const int8_t *const end = xp + (size_t)run * 4;
+        while (xp != end) {
+            for (k = 0; k < 4; ++k) {
+                const int32_t w0 = wp[k], w1 = wp[4 + k];
+                int32_t x = xp[k];
+                a00 += w0 * x;
+                a01 += w1 * x;
+                if (pixels > 1) {
+                    x = xp[step + k];
+                    a10 += w0 * x;
+                    a11 += w1 * x;
+                    x = xp[2 * step + k];
+                    a20 += w0 * x;
+                    a21 += w1 * x;
+                    x = xp[3 * step + k];
+                    a30 += w0 * x;
+                    a31 += w1 * x;
+                }
+            }
+            wp += 16;
+            xp += 4;
+        }
+        w += w_row;
+        x_start += x_row;
+    }
+    acc[0][0] = a00;
+    acc[0][1] = a01;
+    if (pixels > 1) {
+        acc[1][0] = a10;
+        acc[1][1] = a11;
+        acc[2][0] = a20;
+        acc[2][1] = a21;
+        acc[3][0] = a30;
+        acc[3][1] = a31;
+    }
+}
+
+
+/* `pixels` (1 or EKD_DIRECT_PIXELS, a constant at each call) pixels sharing one window
+ * rectangle, all output channels, two per pass. */
+static inline void ekd_direct_run(const ekd_direct_layer *l, const ekd_direct_pixels *px,
+                                  const int pixels)
+{
+    const ekd_direct_window *win = &px->window;
+    /* The rectangle's first group in each row c of the filter, row group c / 4. */
+    const size_t first = (size_t)(win->ky0 * l->kernel_w + win->kx0) * l->in_c / 4 * 16;
+    const size_t row_block = (size_t)l->groups * 16;
+    /* Locals: the int8 output stores could alias *l as far as the compiler knows. */
+    const int32_t out_c = l->out_c, output_offset = l->output_offset;
+    const int32_t act_min = l->activation_min, act_max = l->activation_max;
+    const ekd_add_params *const add_params = l->add;
+    int8_t *const output = px->output + (size_t)px->pixel * (size_t)out_c;
+    const int8_t *const residual =
+        add_params != NULL ? px->residual + (size_t)px->pixel * (size_t)out_c : NULL;
+    ekd_add_prepared add;
+    int32_t c, p, j;
+    if (add_params != NULL) {
+        add = ekd_add_prepare(add_params);
+    }
+    for (c = 0; c < out_c; c += 2) {
+        /* Rows c and c + 1 sit side by side in their block (c is even); past out_c the
+         * packed filter holds zero rows, never stored. */
+        const int8_t *w = l->filter + (size_t)(c >> 2) * row_block + 4 * (c & 3) + first;
+        int32_t acc[EKD_DIRECT_PIXELS][2];
+        ekd_direct_dot(l, win, w, px->step, acc, pixels);
+        for (j = 0; j < 2 && c + j < out_c; ++j) {
+            const uint32_t base = ekd_direct_base(l, win, c + j);
+            const ekd_requant_channel r = ekd_requant_channel_at(l->quant, c + j);
+            for (p = 0; p < pixels; ++p) {
+                const size_t i = (size_t)p * (size_t)out_c + (size_t)(c + j);
+                const int8_t v = ekd_requantize_output(
+                    ekd_s32_from_bits(base + (uint32_t)acc[p][j]), r, output_offset,
+                    act_min, act_max);
+                if (add_params != NULL) {
+                    /* The residual byte before output[i]: they may be the same byte. */
+                    const int32_t x2 = residual[i];
+                    output[i] = ekd_add_element(&add, v, x2);
+                } else {
+                    output[i] = v;
+                }
+            }
+        }
+    }
+}
+
+
+#endif /* EKD_ARM_DSP */
+
+/* Output pixel (out_y, out_x) of `image` alone, through its own clipped rectangle:
+ * `pixel` counted from the start of the tensor. */
+static void ekd_direct_pixel(const ekd_direct_layer *l, const int8_t *image, int32_t out_y,
+                             int32_t out_x, int32_t pixel, int8_t *output,
+                             const int8_t *residual)
+{
+    const int32_t y0 = out_y * l->stride_h - l->pad_h, x0 = out_x * l->stride_w - l->pad_w;
+    ekd_direct_pixels px;
+    int32_t ky0, ky1, kx0, kx1;
+    ekd_direct_clip(y0, l->kernel_h, l->in_h, &ky0, &ky1);
+    ekd_direct_clip(x0, l->kernel_w, l->in_w, &kx0, &kx1);
+    px.window.ky0 = ky0;
+    px.window.ky1 = ky1;
+    px.window.kx0 = kx0;
+    px.window.kx1 = kx1;
+    /* The rectangle's first tap (clamped: an empty rectangle reads nothing, but the
+     * pointer stays inside the image). */
+    px.window.x = image + ((size_t)(ky0 < ky1 ? y0 + ky0 : 0) * l->in_w +
+                           (size_t)(kx0 < kx1 ? x0 + kx0 : 0)) * (size_t)l->in_c;
+    px.step = 0;
+    px.pixel = pixel;
+    px.output = output;
+    px.residual = residual;
+    ekd_direct_run(l, &px, 1);
+}
+
+/* One output row of one image: `pixel` the row's first output pixel. EKD_DIRECT_PIXELS
+ * consecutive pixels whose windows are clipped alike (all of them inside the input
+ * horizontally, or at a border the same columns) share one rectangle and one pass; the
+ * row's own clipping (top and bottom rows) they share anyway. */
+static __attribute__((noinline)) void ekd_direct_row(const ekd_direct_layer *l, const int8_t *image, int32_t out_y,
+                           int32_t pixel, int8_t *output, const int8_t *residual)
+{
+    const int32_t y0 = out_y * l->stride_h - l->pad_h;
+    const int32_t last = (EKD_DIRECT_PIXELS - 1) * l->stride_w;
+    const size_t pixel_bytes = (size_t)l->in_c;
+    ekd_direct_pixels px;
+    int32_t ky0, ky1, x;
+    ekd_direct_clip(y0, l->kernel_h, l->in_h, &ky0, &ky1);
+    px.window.ky0 = ky0;
+    px.window.ky1 = ky1;
+    px.step = l->stride_w * l->in_c;
+    px.output = output;
+    px.residual = residual;
+    for (x = 0; x < l->out_w;) {
+        const int32_t x0 = x * l->stride_w - l->pad_w;
+        int32_t kx0, kx1, kx0_last, kx1_last;
+        ekd_direct_clip(x0, l->kernel_w, l->in_w, &kx0, &kx1);
+        ekd_direct_clip(x0 + last, l->kernel_w, l->in_w, &kx0_last, &kx1_last);
+        /* The clipping only shrinks from left to right: the first and the last pixel
+         * alike, so are those between. */
+        if (x + EKD_DIRECT_PIXELS <= l->out_w && kx0 == kx0_last && kx1 == kx1_last) {
+            /* The rectangle's first tap (clamped as in ekd_direct_pixel). */
+            const int32_t y_first = ky0 < ky1 ? y0 + ky0 : 0;
+            const int32_t x_first = kx0 < kx1 ? x0 + kx0 : 0;
+            px.window.kx0 = kx0;
+            px.window.kx1 = kx1;
+            px.pixel = pixel + x;
+            px.window.x =
+                image + ((size_t)y_first * l->in_w + (size_t)x_first) * pixel_bytes;
+            ekd_direct_run(l, &px, EKD_DIRECT_PIXELS);
+            x += EKD_DIRECT_PIXELS;
+        } else {
+            ekd_direct_pixel(l, image, out_y, x, pixel + x, output, residual);
+            x += 1;
+        }
+    }
+}
+
+#if EKD_ARM_DSP
+
+/* The DSP block path (given the scratch). Four consecutive output pixels (raster order,
+ * across rows and images) have their windows unpacked once into a block in the scratch, int16, the four columns interleaved per group of four depth
+ * values as SXTB16 unpacks the weights (x0 x2 x1 x3, ekd_mat_mult_s8.h's DSP layout), a
+ * tap in the padding holding the input zero point; then every output channel is one
+ * weight row times the block: per group one LDR of four weights, two SXTB16, two LDMs of
+ * the four columns' pairs, eight SMLADs (13 instructions per 16 MACs, against 19 with the
+ * windows read in place, whose inputs are unpacked again for every channel pair). The
+ * zero point cancels the folded bias's share of the padding's taps, so the accumulator
+ * starts at the folded bias for every pixel, border or not: no clipped rectangles, no
+ * tap sums. The block is 8 bytes per window value (1152 B for a 3x3 window of 16
+ * channels, ResNet-8's first block) of the caller's scratch, never the stack (firmware
+ * stacks are sized tight, and the arena figures must count every buffer). The tensor's
+ * last 1-3 pixels go through the scratch-free path one at a time: a block's unused columns are never written
+ * (a residual summed over itself cannot be written twice). With a residual, the
+ * convolution's values of up to EKD_DIRECT_ADD_CHUNK channels wait in 128 bytes of stack
+ * and the ADD runs over them in a loop of its own. All four windows are read before the
+ * first output is written: inside the write order's group of 4. */
+
+/* `groups` groups of four int8 values from src into one column: each group's unpacked
+ * pairs, then the next group 8 words on (past the other three columns). */
+static inline void ekd_direct_unpack(int32_t *dst, const int8_t *src, int32_t groups)
+{
+    int32_t pairs = groups >> 1;
+    if (pairs > 0) {
+        /* Two groups per branch; LDR takes any alignment, STRD the block's words. */
+        int32_t a, b, c, d;
+        __asm__ volatile("1:\n\t"
+                         "ldr    %[a], [%[src]], #4\n\t"
+                         "ldr    %[c], [%[src]], #4\n\t"
+                         "sxtb16 %[b], %[a], ror #8\n\t"
+                         "sxtb16 %[a], %[a]\n\t"
+                         "sxtb16 %[d], %[c], ror #8\n\t"
+                         "sxtb16 %[c], %[c]\n\t"
+                         "strd   %[a], %[b], [%[dst]], #32\n\t"
+                         "strd   %[c], %[d], [%[dst]], #32\n\t"
+                         "subs   %[n], %[n], #1\n\t"
+                         "bne    1b\n\t"
+                         : [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d),
+                           [src] "+r"(src), [dst] "+r"(dst), [n] "+r"(pairs)
+                         :
+                         : "cc", "memory");
+    }
+    if (groups & 1) {
+        const int32_t x = ekd_read_s8x4(src);
+        dst[0] = ekd_sxtb16(x);
+        dst[1] = ekd_sxtb16_ror8(x);
+    }
+}
+
+/* `groups` groups of the zero point (`pair`: it in both halfwords) into one column. */
+static inline void ekd_direct_pad(int32_t *dst, int32_t pair, int32_t groups)
+{
+    for (; groups > 0; --groups) {
+        dst[0] = pair;
+        dst[1] = pair;
+        dst += 8;
+    }
+}
+
+/* The window of output pixel (out_y, out_x) of `image` into the column at `column`
+ * (the block plus 2 words per column before it). */
+static void ekd_direct_gather(const ekd_direct_layer *l, const int8_t *image, int32_t out_y,
+                              int32_t out_x, int32_t *column, int32_t pair)
+{
+    const int32_t y0 = out_y * l->stride_h - l->pad_h, x0 = out_x * l->stride_w - l->pad_w;
+    const int32_t in_c = l->in_c, tap_groups = in_c / 4, row_groups = l->row_groups;
+    const int inside_w = x0 >= 0 && x0 + l->kernel_w <= l->in_w;
+    int32_t ky, kx;
+    for (ky = 0; ky < l->kernel_h; ++ky) {
+        const int32_t y = y0 + ky;
+        const int8_t *row;
+        if (y < 0 || y >= l->in_h) {
+            ekd_direct_pad(column, pair, row_groups);
+            column += 8 * row_groups;
+            continue;
+        }
+        row = image + (size_t)y * l->in_w * in_c;
+        if (inside_w) {
+            /* The kernel row is kw * in_c contiguous input bytes. */
+            ekd_direct_unpack(column, row + (size_t)x0 * in_c, row_groups);
+        } else {
+            for (kx = 0; kx < l->kernel_w; ++kx) {
+                const int32_t x = x0 + kx;
+                if (x < 0 || x >= l->in_w) {
+                    ekd_direct_pad(column + 8 * kx * tap_groups, pair, tap_groups);
+                } else {
+                    ekd_direct_unpack(column + 8 * kx * tap_groups, row + (size_t)x * in_c,
+                                      tap_groups);
+                }
+            }
+        }
+        column += 8 * row_groups;
+    }
+}
+
+/* One group for one channel and the four columns: the weights 16 bytes on (the next group
+ * of the "rows4" row), the block 32 bytes on. r8-r11 take the columns' pairs in order. */
+#define EKD_DIRECT_BLOCK_GROUP                       \
+    "ldr    %[w], [%[wp]], #16\n\t"                  \
+    "ldm    %[xp]!, {r8, r9, r10, r11}\n\t"          \
+    "sxtb16 %[we], %[w]\n\t"                         \
+    "sxtb16 %[w], %[w], ror #8\n\t"                  \
+    "smlad  %[a0], %[we], r8, %[a0]\n\t"             \
+    "smlad  %[a0], %[w], r9, %[a0]\n\t"              \
+    "smlad  %[a1], %[we], r10, %[a1]\n\t"            \
+    "smlad  %[a1], %[w], r11, %[a1]\n\t"             \
+    "ldm    %[xp]!, {r8, r9, r10, r11}\n\t"          \
+    "smlad  %[a2], %[we], r8, %[a2]\n\t"             \
+    "smlad  %[a2], %[w], r9, %[a2]\n\t"              \
+    "smlad  %[a3], %[we], r10, %[a3]\n\t"            \
+    "smlad  %[a3], %[w], r11, %[a3]\n\t"
+
+#define EKD_DIRECT_BLOCK_OPERANDS                                                       \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [wp] "+r"(wp),        \
+      [xp] "+r"(xp), [w] "=&r"(w), [we] "=&r"(we)
+
+/* acc[j] += weight row `wp` (at its first group) times column j, `groups` groups. */
+static inline __attribute__((always_inline)) void
+ekd_direct_block_dot(const int8_t *wp, const int32_t *xp, int32_t groups, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t w, we;
+    int32_t quads = groups >> 2;
+    /* SMLAD wraps like TFLM's int32 sums; the accumulator bound keeps them exact. */
+    if (groups & 1) {
+        __asm__ volatile(EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_OPERANDS
+                         :
+                         : "r8", "r9", "r10", "r11", "memory");
+    }
+    if (groups & 2) {
+        __asm__ volatile(EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_GROUP
+                         EKD_DIRECT_BLOCK_OPERANDS
+                         :
+                         : "r8", "r9", "r10", "r11", "memory");
+    }
+    if (quads > 0) {
+        /* Four groups per branch: a tap of 16 channels. */
+        __asm__ volatile("1:\n\t" EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_GROUP
+                         EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_GROUP
+                         "subs   %[n], %[n], #1\n\t"
+                         "bne    1b\n\t"
+                         EKD_DIRECT_BLOCK_OPERANDS, [n] "+r"(quads)
+                         :
+                         : "r8", "r9", "r10", "r11", "cc", "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* The ways a block's outputs are finished (a constant at each call of
+ * ekd_direct_block_out, so the compiler makes one loop each). */
+/* Every output channel of the block's four pixels, written at out (pixel after pixel,
+ * out_c bytes apart); `res` the residual at the same place (EKD_DIRECT_OUT_ADD*): the
+ * convolution's values of up to EKD_DIRECT_ADD_CHUNK channels wait on the stack, then
+ * the ADD runs over them pixel by pixel. */
+static inline __attribute__((always_inline)) void
+ekd_direct_block_out(const ekd_direct_layer *l, const int32_t *block, int8_t *out,
+                     const int8_t *res, const int mode)
+{
+    /* Locals: the int8 stores could alias *l as far as the compiler knows. */
+    const int8_t *const filter = l->filter;
+    const int32_t *const bias = l->bias;
+    const int32_t *const multipliers = l->quant->multiplier, *const shifts = l->quant->shift;
+    const int32_t out_c = l->out_c, groups = l->groups, row_block = groups * 16;
+    const int32_t offset = l->output_offset;
+    const int32_t lo = l->activation_min, hi = l->activation_max;
+    const int add = mode == EKD_DIRECT_OUT_ADD;
+    const int half = l->add_half;
+    const int int8_range = mode == EKD_DIRECT_OUT_INT8;
+    int8_t conv[4 * EKD_DIRECT_ADD_CHUNK];
+    int32_t c0, c, j;
+    for (c0 = 0; c0 < out_c; c0 += EKD_DIRECT_ADD_CHUNK) {
+        const int32_t c1 = out_c - c0 < EKD_DIRECT_ADD_CHUNK ? out_c : c0 + EKD_DIRECT_ADD_CHUNK;
+        /* Where channel c's four values go: the output, or the chunk's stack array. */
+        int8_t *const o = add ? conv - c0 : out;
+        const size_t step = add ? EKD_DIRECT_ADD_CHUNK : (size_t)out_c;
+        for (c = c0; c < c1; ++c) {
+            int32_t acc[4];
+            const int32_t m = multipliers[c];
+            const int32_t e = ekd_requantize_fast_shift(m, shifts[c]);
+            const int32_t h = (int32_t)((uint32_t)1 << (e - 1));
+            acc[0] = acc[1] = acc[2] = acc[3] = bias[c];
+            ekd_direct_block_dot(filter + (size_t)(c >> 2) * row_block + 4 * (c & 3), block,
+                                 groups, acc);
+            o[c] = ekd_direct_value(acc[0], m, e, h, offset, lo, hi, int8_range);
+            o[c + step] = ekd_direct_value(acc[1], m, e, h, offset, lo, hi, int8_range);
+            o[c + 2 * step] =
+                ekd_direct_value(acc[2], m, e, h, offset, lo, hi, int8_range);
+            o[c + 3 * step] =
+                ekd_direct_value(acc[3], m, e, h, offset, lo, hi, int8_range);
+        }
+        if (add) {
+            for (j = 0; j < 4; ++j) {
+                const size_t at = (size_t)j * (size_t)out_c + (size_t)c0;
+                const int8_t *const x1 = conv + j * EKD_DIRECT_ADD_CHUNK;
+                ekd_direct_add(l->add, x1, res + at, out + at, c1 - c0, half);
+            }
+        }
+    }
+}
+
+/* The convolution through blocks of four pixels; the last one to three pixels one at a
+ * time through the in-place path. `mode` a constant at each call. */
+static inline __attribute__((always_inline)) void
+ekd_direct_blocks(const ekd_direct_layer *l, const int8_t *input, int32_t batches,
+                  int32_t out_h, int8_t *output, const int8_t *residual, int32_t *block,
+                  const int mode)
+{
+    const int32_t out_w = l->out_w, out_c = l->out_c;
+    const int32_t total = batches * out_h * out_w;
+    const size_t image_bytes = (size_t)l->in_h * l->in_w * l->in_c;
+    /* The zero point in both halfwords: a tap in the padding. */
+    const int32_t pair = (int32_t)(((uint32_t)-l->input_offset & 0xFFFFu) * 0x10001u);
+    int32_t pixel, j;
+    /* The next window's pixel: image `b`, row `y`, column `x`. */
+    int32_t b = 0, y = 0, x = 0;
+    for (pixel = 0; pixel < total; pixel += 4) {
+        const size_t at = (size_t)pixel * (size_t)out_c;
+        for (j = 0; j < 4 && pixel + j < total; ++j) {
+            if (total - pixel < 4) {
+                ekd_direct_pixel(l, input + (size_t)b * image_bytes, y, x, pixel + j, output,
+                                 residual);
+            } else {
+                ekd_direct_gather(l, input + (size_t)b * image_bytes, y, x, block + 2 * j,
+                                  pair);
+            }
+            if (++x == out_w) {
+                x = 0;
+                if (++y == out_h) {
+                    y = 0;
+                    ++b;
+                }
+            }
+        }
+        if (total - pixel >= 4) {
+            ekd_direct_block_out(l, block, output + at,
+                                 mode == EKD_DIRECT_OUT_ADD ? residual + at : NULL, mode);
+        }
+    }
+}
+
+/* The block path, one copy per way of writing, in a function of its own: the kernel's
+ * frame holds none of its locals (the scratch-free path never has them on the stack). */
+static __attribute__((noinline)) void
+ekd_direct_block_path(const ekd_direct_layer *l, const int8_t *input, int32_t batches,
+                      int32_t out_h, int8_t *output, const int8_t *residual, int32_t *block)
+{
+    if (l->add != NULL) {
+        ekd_direct_blocks(l, input, batches, out_h, output, residual, block,
+                          EKD_DIRECT_OUT_ADD);
+    } else if (l->activation_min == -128 && l->activation_max == 127) {
+        ekd_direct_blocks(l, input, batches, out_h, output, NULL, block, EKD_DIRECT_OUT_INT8);
+    } else {
+        ekd_direct_blocks(l, input, batches, out_h, output, NULL, block, EKD_DIRECT_OUT_CLAMP);
+    }
+}
+
+#endif /* EKD_ARM_DSP */
+
+int32_t ekd_conv2d_direct_s8_scratch_size(const ekd_dims *input_dims,
+                                          const ekd_dims *filter_dims,
+                                          const ekd_dims *output_dims)
+{
+    (void)input_dims;
+    (void)output_dims;
+    if (filter_dims == NULL || filter_dims->h <= 0 || filter_dims->w <= 0 ||
+        filter_dims->c <= 0 || (filter_dims->c & 3) != 0 ||
+        filter_dims->h > EKD_DIRECT_MAX_DEPTH / filter_dims->w / filter_dims->c) {
+        return 0;
+    }
+#if EKD_ARM_DSP
+    return EKD_DIRECT_BLOCK_BYTES(filter_dims->h * filter_dims->w * filter_dims->c);
+#else
+    return 0; /* no block path */
+#endif
+}
+
+ekd_status ekd_conv2d_direct_s8(const ekd_context *ctx, const ekd_conv_params *params,
+                                const ekd_per_channel_quant *quant,
+                                const ekd_dims *input_dims, const int8_t *input,
+                                const ekd_dims *filter_dims, const int8_t *filter,
+                                const int32_t *bias, const int32_t *tap_sums,
+                                const ekd_dims *output_dims, int8_t *output,
+                                const ekd_residual *residual)
+{
+    ekd_direct_layer l;
+    int32_t batch, y;
+    ekd_status status = ekd_validate_conv_fast(params, quant, input_dims, input, filter_dims,
+                                               filter, output_dims, output);
+    if (status != EKD_OK) {
+        return status;
+    }
+    if (bias == NULL || tap_sums == NULL || filter_dims->n != output_dims->c ||
+        filter_dims->c != input_dims->c || (input_dims->c & 3) != 0 ||
+        params->dilation_h != 1 || params->dilation_w != 1 ||
+        filter_dims->h > EKD_DIRECT_MAX_DEPTH / filter_dims->w / filter_dims->c) {
+        return EKD_ERROR_ARGUMENT;
+    }
+    if (residual != NULL &&
+        (residual->input == NULL || !ekd_add_fast_valid(residual->params))) {
+        return EKD_ERROR_ARGUMENT;
+    }
+    l.in_h = input_dims->h;
+    l.in_w = input_dims->w;
+    l.in_c = input_dims->c;
+    l.kernel_h = filter_dims->h;
+    l.kernel_w = filter_dims->w;
+    l.stride_h = params->stride_h;
+    l.stride_w = params->stride_w;
+    l.pad_h = params->pad_h;
+    l.pad_w = params->pad_w;
+    l.out_w = output_dims->w;
+    l.out_c = output_dims->c;
+    l.row_groups = l.kernel_w * l.in_c / 4;
+    l.groups = l.kernel_h * l.row_groups;
+    l.filter = filter;
+    l.bias = bias;
+    l.tap_sums = tap_sums;
+    l.quant = quant;
+    l.input_offset = params->input_offset;
+    l.output_offset = params->output_offset;
+    l.activation_min = params->activation_min;
+    l.activation_max = params->activation_max;
+    l.add = residual != NULL ? residual->params : NULL;
+    l.add_half = 0;
+#if EKD_ARM_DSP
+    l.add_half = residual != NULL && ekd_direct_add_half_valid(residual->params);
+#endif
+#if EKD_ARM_DSP
+    /* The block path where the caller gives its scratch (aligned: STRD and LDM), the
+     * scratch-free path otherwise: the same bytes either way. */
+    if (ctx != NULL && ctx->buf != NULL && ((uintptr_t)ctx->buf & 3u) == 0 &&
+        ctx->size >= EKD_DIRECT_BLOCK_BYTES(l.groups * 4)) {
+        ekd_direct_block_path(&l, input, output_dims->n, output_dims->h, output,
+                              residual != NULL ? residual->input : NULL, (int32_t *)ctx->buf);
+        return EKD_OK;
+    }
+#else
+    (void)ctx;
+#endif
+    for (batch = 0; batch < output_dims->n; ++batch) {
+        const int8_t *image =
+            input + (size_t)batch * input_dims->h * input_dims->w * input_dims->c;
+        for (y = 0; y < output_dims->h; ++y) {
+            const int32_t pixel = (batch * output_dims->h + y) * output_dims->w;
+            ekd_direct_row(&l, image, y, pixel, output,
+                           residual != NULL ? residual->input : NULL);
+        }
+    }
+    return EKD_OK;
+}
