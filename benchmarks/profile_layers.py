@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/profile_layers.py MODEL.tflite [--target mps2-an386]
 
 Builds the model's generated C with ``EKD_TAP`` defined to read the board's counter after
-each layer, runs one inference and prints a markdown table: layer, op, kernels (a
-target-specific one first where the layer has an ``#if`` chain, then the one every other
-target runs), MACs, instructions and instructions per MAC. The sum differs from
+each layer, runs one inference and prints a markdown table: layer (of the generated code:
+a residual ADD fused into its convolution is part of that layer), op, kernels (the
+``#if`` chain's, target-specific ones first, then the one every other target runs), MACs,
+instructions and instructions per MAC. The sum differs from
 ``edgekd bench`` by the counter reads (a few instructions per layer) and one tick of
 resolution per layer.
 """
@@ -20,7 +21,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from edgekd.codegen.render import generate_model  # noqa: E402
-from edgekd.shapes import node_macs  # noqa: E402
 from edgekd.verify.boards import load_board  # noqa: E402
 from edgekd.verify.cffi_build import RUNTIME_INCLUDE, runtime_sources  # noqa: E402
 from edgekd.verify.firmware import build_firmware  # noqa: E402
@@ -78,7 +78,9 @@ def profile(model: str, target: str) -> list[dict]:
         name = prepared.name
         source = (prepared.directory / f"{name}.c").read_text()
         (work / f"{name}.c").write_text(_TAP + source)
-        layers = len(prepared.graph.nodes)
+        # The generated code's layers: a residual ADD fused into its convolution is one.
+        generated = generate_model(prepared.graph, name)
+        layers = len(generated.layers)
         (work / "harness.c").write_text(_HARNESS.format(name=name, NAME=name.upper(),
                                                         layers=layers))
         sources = [work / "harness.c", work / f"{name}.c",
@@ -87,18 +89,14 @@ def profile(model: str, target: str) -> list[dict]:
                                   work, library_sources=runtime_sources(),
                                   library_include_dirs=[RUNTIME_INCLUDE], progress=None)
         run = run_firmware(firmware, 600, progress=None)
-        generated = generate_model(prepared.graph, name)
-        kernels = {}
-        for layer in generated.layers:
-            names = [c.kernel for c in layer.calls] or [layer.kernel]
-            kernels[layer.index] = " / ".join(n for n in names if n) or "-"
         rows = []
         ticks = {int(r["index"]): int(r["ticks"]) for r in run.records("layer")}
-        for index, node in enumerate(prepared.graph.nodes):
-            macs = node_macs(prepared.graph, node)
-            instructions = round(ticks.get(index, 0) * board.instructions_per_tick)
-            rows.append({"layer": index, "op": node.op, "kernel": kernels.get(index, "-"),
-                         "macs": macs, "instructions": instructions})
+        for layer in generated.layers:
+            names = [c.kernel for c in layer.calls] or [layer.kernel]
+            instructions = round(ticks.get(layer.index, 0) * board.instructions_per_tick)
+            rows.append({"layer": layer.index, "op": layer.op,
+                         "kernel": " / ".join(n for n in names if n) or "-",
+                         "macs": layer.macs, "instructions": instructions})
     return rows
 
 

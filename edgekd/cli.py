@@ -249,6 +249,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     model = compile_model(model_argument(args), args.output, name=args.name)
     print(model.plan.table() if args.plan else f"{model.name}: {model.plan.summary()}")
+    if model.portable_arena_bytes != model.plan.arena_bytes:
+        print(f"cores without the Arm DSP extension: arena {model.portable_arena_bytes} bytes "
+              "(faster kernels there, their scratch past the plan's end)")
     for filename in model.files:
         print(f"wrote {Path(args.output) / filename}")
     return 0

@@ -1,30 +1,47 @@
-"""The generator's working graph: residual ADDs fused, and the kernels that lower the arena.
+"""The generator's working graph: the residual ADDs fused and the kernels chosen that
+lower the arena.
 
 The fastest kernel of a convolution often needs scratch (Winograd's transformed tiles,
-im2col's columns, Helium's gathered windows). Where that scratch sits on top of the
-arena's peak, it costs RAM at exactly the moment RAM is scarcest, so the generator
-weighs it: starting from the fastest kernels, it marks ``low_memory`` the layer whose
-switch to the direct kernels (``ekd_conv2d_direct_s8*``: no scratch) lowers the arena
-most, re-plans, and repeats until no switch lowers it. Layers away from the peak keep
-their fastest kernels. A direct kernel that can use scratch (the Arm DSP one unpacks four
-pixels' windows once for every output channel) gets it where the arena stays as it is.
+im2col's columns, Helium's gathered windows), and a residual ADD keeps its convolution's
+output alive beside the skip. Where that sits on top of the arena's peak it costs RAM at
+exactly the moment RAM is scarcest, so the generator weighs it. Starting from the fastest
+kernels and no fusion, it takes the one step that lowers the arena most, re-plans, and
+repeats until no step lowers it; the steps are:
+
+- fusing a residual ADD into its convolution (codegen/fusion.py);
+- switching a layer to the direct kernels (``ekd_conv2d_direct_s8*``, no scratch):
+  ``attrs["low_memory"]``.
+
+Layers away from the peak keep their fastest kernels, and ADDs away from it stay layers
+of their own (the fused kernels are no faster). Last, a layer calling a direct kernel
+that can use scratch (the Arm DSP one unpacks four pixels' windows once for every output
+channel) gets it where the arena stays as it is (``attrs["scratch_granted"]``).
 ``edgekd compile --plan`` shows the result; docs/codegen.md the figures.
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import Iterator
 
-from edgekd.codegen.fusion import fuse_residual_adds, residual_of
 from edgekd.codegen import kernels
+from edgekd.codegen.fusion import fusable_adds, fuse_add, residual_of
 from edgekd.codegen.layers import overlap_lead, scratch_bytes
 from edgekd.codegen.planner import ArenaPlan, plan_arena
-from edgekd.ir import Graph, Node
+from edgekd.ir import Graph
 
 
 def generator_graph(graph: Graph) -> Graph:
-    """``graph`` as the code generator runs it: ADDs fused (fusion.py), then the
-    low-memory kernels chosen (this module)."""
-    return choose_low_memory(fuse_residual_adds(graph))
+    """``graph`` as the code generator runs it (the module docstring)."""
+    graph = _lower_arena(graph)
+    plan = plan_for(graph)
+    for index, node in enumerate(graph.nodes):
+        if kernels.optional_scratch(graph, node) == 0:
+            continue
+        trial = _with_attr(graph, index, "scratch_granted")
+        trial_plan = plan_for(trial)
+        if trial_plan.arena_bytes <= plan.arena_bytes:
+            graph, plan = trial, trial_plan
+    return graph
 
 
 def plan_for(graph: Graph) -> ArenaPlan:
@@ -32,35 +49,12 @@ def plan_for(graph: Graph) -> ArenaPlan:
     return plan_arena(graph, scratch_bytes=scratch_bytes, overlap=overlap_lead)
 
 
-def choose_low_memory(graph: Graph) -> Graph:
-    """A copy of ``graph`` with ``attrs["low_memory"]`` set on the layers whose direct
-    kernels lower the arena, chosen greedily (the module docstring), then
-    ``attrs["scratch_granted"]`` on the layers whose kernel's optional scratch fits
-    without growing it."""
-    graph = _lower_arena(graph)
-    plan = plan_for(graph)
-    for index, node in enumerate(graph.nodes):
-        if kernels.optional_scratch(graph, node) == 0:
-            continue
-        trial = _with_node(graph, index, dataclasses.replace(
-            node, attrs={**node.attrs, "scratch_granted": True}))
-        trial_plan = plan_for(trial)
-        if trial_plan.arena_bytes <= plan.arena_bytes:
-            graph, plan = trial, trial_plan
-    return graph
-
-
 def _lower_arena(graph: Graph) -> Graph:
+    """The greedy descent: the step that lowers the arena most, until none does."""
     plan = plan_for(graph)
     while True:
         best: tuple[Graph, ArenaPlan] | None = None
-        for index, node in enumerate(graph.nodes):
-            if (node.attrs.get("low_memory") or residual_of(node) is not None
-                    or scratch_bytes(graph, index, node) == 0
-                    or not kernels.direct_variants(graph, node)):
-                continue
-            trial = _with_node(graph, index, dataclasses.replace(
-                node, attrs={**node.attrs, "low_memory": True}))
+        for trial in _steps(graph):
             trial_plan = plan_for(trial)
             if trial_plan.arena_bytes < (best[1] if best else plan).arena_bytes:
                 best = trial, trial_plan
@@ -69,7 +63,21 @@ def _lower_arena(graph: Graph) -> Graph:
         graph, plan = best
 
 
-def _with_node(graph: Graph, index: int, node: Node) -> Graph:
+def _steps(graph: Graph) -> Iterator[Graph]:
+    """Each graph one step away: an ADD fused, or a layer with scratch switched to the
+    direct kernels."""
+    for index in fusable_adds(graph):
+        yield fuse_add(graph, index)
+    for index, node in enumerate(graph.nodes):
+        if (not node.attrs.get("low_memory") and residual_of(node) is None
+                and scratch_bytes(graph, index, node) > 0
+                and kernels.direct_variants(graph, node)):
+            yield _with_attr(graph, index, "low_memory")
+
+
+def _with_attr(graph: Graph, index: int, attr: str) -> Graph:
+    """A copy of ``graph`` whose node ``index`` has ``attrs[attr]`` set."""
+    node = graph.nodes[index]
     nodes = list(graph.nodes)
-    nodes[index] = node
+    nodes[index] = dataclasses.replace(node, attrs={**node.attrs, attr: True})
     return dataclasses.replace(graph, nodes=nodes)

@@ -117,19 +117,21 @@ class ArenaPlan:
         lines = [
             f"arena plan for {self.graph_name}: {self.arena_bytes} bytes "
             f"(lower bound {self.lower_bound}, alignment {self.alignment})",
-            f"{'id':>3}  {'tensor':<{width}}  {'bytes':>7}  {'where':>8}  {'live':>7}  shares",
+            f"{'id':>3}  {'tensor':<{width}}  {'bytes':>7}  {'where':>12}  {'live':>7}  shares",
         ]
         for name in self._by_id:
             p = self.tensors[name]
             where = str(p.offset) if p.location == ARENA else p.location
+            if p.location in self.io_offsets and p.alias_of is None:
+                where = f"{p.location} @{self.io_offsets[p.location]}"
             shown = name if len(name) <= 48 else name[:45] + "..."
             shares = f"#{self.tensors[p.alias_of].tensor_id}" if p.alias_of else ""
-            lines.append(f"{p.tensor_id:>3}  {shown:<{width}}  {p.nbytes:>7}  {where:>8}  "
+            lines.append(f"{p.tensor_id:>3}  {shown:<{width}}  {p.nbytes:>7}  {where:>12}  "
                          f"{p.first:>3}-{p.last:<3}  {shares}")
         for s in self.scratch.values():
             if s.nbytes:
                 lines.append(f"{'':>3}  {f'scratch of layer {s.layer}':<{width}}  "
-                             f"{s.nbytes:>7}  {s.offset:>8}  {s.layer:>3}-{s.layer:<3}")
+                             f"{s.nbytes:>7}  {s.offset:>12}  {s.layer:>3}-{s.layer:<3}")
         return "\n".join(lines)
 
     def summary(self) -> str:

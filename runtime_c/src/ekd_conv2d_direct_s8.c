@@ -25,8 +25,8 @@
  * Write order (edgekd/codegen/inplace.py): RasterOrder(group=EKD_DIRECT_PIXELS = 4,
  * reads_first=False) on every build: outputs are written channel pair by channel pair
  * while the group's windows are still read. The DSP build's paths stay inside it: its
- * in-place path blocks 2 pixels, its block path (below) reads a group of four pixels'
- * windows whole before it writes any of their outputs.
+ * scratch-free path passes over 2 pixels, its block path (below) reads a group of four
+ * pixels' windows whole before it writes any of their outputs.
  *
  * Residual: output[i] = ADD(conv[i], residual->input[i]) (ekd_add_fast.h), the residual
  * byte read just before output[i] is written, so residual->input may be the output.
@@ -39,8 +39,15 @@
  * LDRD of both channels' four weights (rows c and c + 1 are adjacent in a "rows4" block),
  * SXTB16 and SXTB16 ROR #8 unpacking weights and inputs alike into (v0, v2) and (v1, v3)
  * halfword pairs, SMLAD multiplying matching pairs; pixels alike clipped in pairs, the
- * channel-independent work of a pass done once, the residual through the block path's
- * ADD loop. No kernel buffer on the stack but the residual's chunk array. Portable C:
+ * channel-independent work of a pass done once. No kernel buffer on the stack but the
+ * residual's chunk array.
+ *
+ * Code size (DSP): one function per stage, shared by every way of writing: one pass
+ * function for one or two pixels, plain, clamped or with the residual (the differences
+ * are branches in its output stage, once per channel pair, outside the inner loop); one
+ * block path likewise; one residual stage (ekd_direct_add) that both call. About 5 KB of
+ * Cortex-M4 code in all, where a copy per pixel count and way of writing took 11.8 KB
+ * (the code counts against a model's flash like its weights). Portable C:
  * plain multiply-accumulate on int8 loads, two channels x four pixels (the registers of a
  * Cortex-M3); it has no block path and never touches the scratch.
  */
@@ -138,26 +145,9 @@ static inline uint32_t ekd_direct_base(const ekd_direct_layer *l, const ekd_dire
 
 #if EKD_ARM_DSP
 
-#define EKD_DIRECT_OUT_CLAMP 0 /* requantize, clamp to [activation_min, activation_max] */
-#define EKD_DIRECT_OUT_INT8 1  /* the clamp is the int8 range: SSAT */
-#define EKD_DIRECT_OUT_ADD 2   /* clamp, then the residual ADD */
-
 /* Channels whose convolution values wait in a stack array for the residual ADD (per
  * pixel: 128 bytes for the block path's four pixels, 64 for a pair). */
 #define EKD_DIRECT_ADD_CHUNK 32
-
-/* One requantized, clamped output value of channel (m, e, h); the clamp is SSAT's
- * saturation to int8 with `int8_range` (a constant at each call). */
-static inline __attribute__((always_inline)) int8_t
-ekd_direct_value(int32_t acc, int32_t m, int32_t e, int32_t h, int32_t offset,
-                       int32_t lo, int32_t hi, const int int8_range)
-{
-    const int32_t v = ekd_requantize_fast(acc, m, e, h) + offset;
-    if (int8_range) {
-        return (int8_t)__ssat(v, 8);
-    }
-    return (int8_t)ekd_clamp_s32(v, lo, hi);
-}
 
 /* The residual ADD over `count` values: out[i] = ADD(conv[i], res[i]), res[i] read before
  * out[i] is written (they may be one byte), in a loop of its own so that its constants
@@ -215,25 +205,24 @@ static int ekd_direct_add_half_valid(const ekd_add_params *p)
            p->activation_max == 127;
 }
 
-/* One function of its own (called once per pixel and chunk of channels): the loop gets
- * the registers to itself. The ADD's prepared form lives in this frame only (the
- * kernel's callers' frames stay small: the stack is RAM like the arena). */
+/* The one residual stage of every path (called once per pixel and chunk of channels):
+ * the loop gets the registers to itself. The ADD's prepared form lives in this frame
+ * only (the kernel's callers' frames stay small: the stack is RAM like the arena). */
 static __attribute__((noinline)) void ekd_direct_add(const ekd_add_params *p,
                                                      const int8_t *conv, const int8_t *res,
                                                      int8_t *out, int32_t count, int half)
 {
     const ekd_add_prepared a = ekd_add_prepare(p);
-    if (!half) {
-        ekd_direct_add_loop(&a, conv, res, out, count, a.left_shift, 0);
-    } else if (res == out) {
+    if (half && res == out) {
         /* The generated code's case, the sum written over the residual: one pointer less
-         * keeps every constant in a register. */
+         * keeps more constants in registers. */
         ekd_direct_add_loop(&a, conv, out, out, count, 20, 1);
-    } else {
+    } else if (half) {
         ekd_direct_add_loop(&a, conv, res, out, count, 20, 1);
+    } else {
+        ekd_direct_add_loop(&a, conv, res, out, count, a.left_shift, 0);
     }
 }
-
 
 /* The scratch-free path. */
 
@@ -274,19 +263,19 @@ static inline int32_t ekd_direct_smlad(int32_t a, int32_t b, int32_t acc)
     return (int32_t)__smlad((int16x2_t)a, (int16x2_t)b, acc);
 }
 
-/* acc[p][j] += the products of channels c + j (j < 2) and pixel p (p < `pixels`, a
- * constant at each call) over `rows` kernel rows of `run` groups: `wp` at the rectangle's
- * first group of row c, `xp` at the first pixel's first tap, the pixels `step` bytes
- * apart; after a kernel row the weights skip `w_skip` bytes and the input `x_skip`. */
+/* acc[p][j] += the products of channels c + j (j < 2) and pixel p (p < `pixels`, 1 or 2)
+ * over `rows` kernel rows of `run` groups: `wp` at the rectangle's first group of row c,
+ * `xp` at the first pixel's first tap, the pixels `step` bytes apart; after a kernel row
+ * the weights skip `w_skip` bytes and the input `x_skip`. */
 static inline __attribute__((always_inline)) void
 ekd_direct_dot(const int8_t *wp, const int8_t *xp, int32_t step, int32_t rows, int32_t run,
-               int32_t w_skip, int32_t x_skip, int32_t acc[2][2], const int pixels)
+               int32_t w_skip, int32_t x_skip, int32_t acc[2][2], int32_t pixels)
 {
     int32_t a00 = acc[0][0], a01 = acc[0][1], a10 = acc[1][0], a11 = acc[1][1];
     int32_t g;
-    for (; rows > 0; --rows) {
-        if (pixels > 1) {
-            int32_t w0, w1, we, ve, x, xe;
+    if (pixels > 1) {
+        int32_t w0, w1, we, ve, x, xe;
+        for (; rows > 0; --rows) {
             for (g = run >> 1; g > 0; --g) {
                 __asm__ volatile(EKD_DIRECT_GROUP2 EKD_DIRECT_GROUP2
                                  EKD_DIRECT_GROUP2_OPERANDS);
@@ -294,7 +283,11 @@ ekd_direct_dot(const int8_t *wp, const int8_t *xp, int32_t step, int32_t rows, i
             if (run & 1) {
                 __asm__ volatile(EKD_DIRECT_GROUP2 EKD_DIRECT_GROUP2_OPERANDS);
             }
-        } else {
+            wp += w_skip;
+            xp += x_skip;
+        }
+    } else {
+        for (; rows > 0; --rows) {
             for (g = run; g > 0; --g) {
                 const int32_t w0 = ekd_read_s8x4(wp), w1 = ekd_read_s8x4(wp + 4);
                 const int32_t x0 = ekd_read_s8x4(xp);
@@ -306,9 +299,9 @@ ekd_direct_dot(const int8_t *wp, const int8_t *xp, int32_t step, int32_t rows, i
                 wp += 16;
                 xp += 4;
             }
+            wp += w_skip;
+            xp += x_skip;
         }
-        wp += w_skip;
-        xp += x_skip;
     }
     acc[0][0] = a00;
     acc[0][1] = a01;
@@ -316,14 +309,17 @@ ekd_direct_dot(const int8_t *wp, const int8_t *xp, int32_t step, int32_t rows, i
     acc[1][1] = a11;
 }
 
-/* `pixels` (1 or 2, a constant at each call) pixels sharing one window rectangle, every
- * output channel, two per pass over the windows, written as in ekd_direct_block_out
- * (`mode`, a constant at each call). Everything a pass needs that does not depend on the
- * channel is computed here once; a window inside the input starts each channel at its
- * folded bias (no tap sums). */
-static inline __attribute__((always_inline)) void
-ekd_direct_pass(const ekd_direct_layer *l, const ekd_direct_pixels *px, const int pixels,
-                const int mode)
+/* `pixels` (1 or 2) pixels sharing one window rectangle, every output channel, two per
+ * pass over the windows: one function for every pixel count and way of writing (the
+ * int8-range clamp, any other clamp, the residual ADD), the differences runtime branches
+ * in the output stage, once per channel pair, outside the inner loop. Everything a pass
+ * needs that does not depend on the channel is computed here once; a window inside the
+ * input starts each channel at its folded bias (no tap sums). With a residual the
+ * convolution's values of up to EKD_DIRECT_ADD_CHUNK channels wait on the stack, then
+ * ekd_direct_add runs over them pixel by pixel. */
+static __attribute__((noinline)) void ekd_direct_pass(const ekd_direct_layer *l,
+                                                      const ekd_direct_pixels *px,
+                                                      int32_t pixels)
 {
     const ekd_direct_window *const win = &px->window;
     /* Locals: the int8 stores could alias *l as far as the compiler knows. */
@@ -332,6 +328,7 @@ ekd_direct_pass(const ekd_direct_layer *l, const ekd_direct_pixels *px, const in
     const int32_t *const multipliers = l->quant->multiplier, *const shifts = l->quant->shift;
     const int32_t out_c = l->out_c, offset = l->output_offset;
     const int32_t lo = l->activation_min, hi = l->activation_max;
+    const int int8_range = lo == -128 && hi == 127;
     const int32_t step = px->step, rows = win->ky1 - win->ky0;
     const int32_t run = (win->kx1 - win->kx0) * (l->in_c >> 2);
     const int32_t w_skip = (l->row_groups - run) * 16, x_skip = l->in_w * l->in_c - run * 4;
@@ -341,15 +338,15 @@ ekd_direct_pass(const ekd_direct_layer *l, const ekd_direct_pixels *px, const in
     const int8_t *const w_first =
         l->filter + (size_t)(win->ky0 * l->kernel_w + win->kx0) * (size_t)l->in_c * 4;
     int8_t *const out = px->output + (size_t)px->pixel * (size_t)out_c;
-    const int add = mode == EKD_DIRECT_OUT_ADD, int8_range = mode == EKD_DIRECT_OUT_INT8;
-    const int8_t *const res = add ? px->residual + (size_t)px->pixel * (size_t)out_c : NULL;
+    const ekd_add_params *const add = l->add;
     int8_t conv[2 * EKD_DIRECT_ADD_CHUNK];
     int32_t c0, c, j;
     for (c0 = 0; c0 < out_c; c0 += EKD_DIRECT_ADD_CHUNK) {
         const int32_t c1 = out_c - c0 < EKD_DIRECT_ADD_CHUNK ? out_c : c0 + EKD_DIRECT_ADD_CHUNK;
         /* Where channel c's values go: the output, or the chunk's stack array. */
-        int8_t *const o = add ? conv - c0 : out;
-        const size_t o_step = add ? EKD_DIRECT_ADD_CHUNK : (size_t)out_c;
+        int8_t *const o = add != NULL ? conv - c0 : out;
+        int8_t *const o2 =
+            pixels > 1 ? o + (add != NULL ? EKD_DIRECT_ADD_CHUNK : (size_t)out_c) : o;
         for (c = c0; c < c1; c += 2) {
             /* Rows c and c + 1 sit side by side in their block (c is even); past out_c the
              * packed filter holds a zero row, computed from channel c's start, never
@@ -362,54 +359,53 @@ ekd_direct_pass(const ekd_direct_layer *l, const ekd_direct_pixels *px, const in
                 full ? bias[c_next] : ekd_s32_from_bits(ekd_direct_base(l, win, c_next));
             ekd_direct_dot(w_first + (size_t)(c >> 2) * row_block + 4 * (c & 3), x, step,
                            rows, run, w_skip, x_skip, acc, pixels);
-            for (j = 0; j < 2 && c + j < c1; ++j) {
-                const int32_t m = multipliers[c + j];
-                const int32_t e = ekd_requantize_fast_shift(m, shifts[c + j]);
-                const int32_t h = (int32_t)((uint32_t)1 << (e - 1));
-                o[c + j] = ekd_direct_value(acc[0][j], m, e, h, offset, lo, hi, int8_range);
-                if (pixels > 1) {
-                    o[c + j + o_step] =
-                        ekd_direct_value(acc[1][j], m, e, h, offset, lo, hi, int8_range);
+            {
+                const int32_t m0 = multipliers[c], m1 = multipliers[c_next];
+                const int32_t e0 = ekd_requantize_fast_shift(m0, shifts[c]);
+                const int32_t e1 = ekd_requantize_fast_shift(m1, shifts[c_next]);
+                const int32_t h0 = (int32_t)((uint32_t)1 << (e0 - 1));
+                const int32_t h1 = (int32_t)((uint32_t)1 << (e1 - 1));
+                int32_t v00 = ekd_requantize_fast(acc[0][0], m0, e0, h0) + offset;
+                int32_t v01 = ekd_requantize_fast(acc[0][1], m1, e1, h1) + offset;
+                int32_t v10 = ekd_requantize_fast(acc[1][0], m0, e0, h0) + offset;
+                int32_t v11 = ekd_requantize_fast(acc[1][1], m1, e1, h1) + offset;
+                /* Where [lo, hi] is the int8 range, SSAT alone. */
+                if (int8_range) {
+                    v00 = __ssat(v00, 8);
+                    v01 = __ssat(v01, 8);
+                    v10 = __ssat(v10, 8);
+                    v11 = __ssat(v11, 8);
+                } else {
+                    v00 = ekd_clamp_s32(v00, lo, hi);
+                    v01 = ekd_clamp_s32(v01, lo, hi);
+                    v10 = ekd_clamp_s32(v10, lo, hi);
+                    v11 = ekd_clamp_s32(v11, lo, hi);
+                }
+                /* The second pixel's value first: for a single pixel o2 is o and the
+                 * first pixel's value overwrites it (no branch per value). */
+                o2[c] = (int8_t)v10;
+                o[c] = (int8_t)v00;
+                if (c_next != c) {
+                    o2[c_next] = (int8_t)v11;
+                    o[c_next] = (int8_t)v01;
                 }
             }
         }
-        if (add) {
-            ekd_direct_add(l->add, conv, res + c0, out + c0, c1 - c0, l->add_half);
-            if (pixels > 1) {
-                ekd_direct_add(l->add, conv + EKD_DIRECT_ADD_CHUNK, res + out_c + c0,
-                               out + out_c + c0, c1 - c0, l->add_half);
+        if (add != NULL) {
+            for (j = 0; j < pixels; ++j) {
+                const size_t at = (size_t)px->pixel * (size_t)out_c +
+                                  (size_t)j * (size_t)out_c + (size_t)c0;
+                ekd_direct_add(add, conv + j * EKD_DIRECT_ADD_CHUNK, px->residual + at,
+                               px->output + at, c1 - c0, l->add_half);
             }
         }
     }
 }
 
-/* One function per pixel count and way of writing: each pass gets the registers to
- * itself, and only the residual's has the chunk's array in its frame. Single pixels
- * (borders, a row's or the tensor's last) clamp for the int8 range too. */
-#define EKD_DIRECT_PASS_FUNCTION(name, pixels, mode)                                      \
-    static __attribute__((noinline)) void name(const ekd_direct_layer *l,                 \
-                                               const ekd_direct_pixels *px)               \
-    {                                                                                     \
-        ekd_direct_pass(l, px, pixels, mode);                                             \
-    }
-EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass2_int8, 2, EKD_DIRECT_OUT_INT8)
-EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass2_clamp, 2, EKD_DIRECT_OUT_CLAMP)
-EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass2_add, 2, EKD_DIRECT_OUT_ADD)
-EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass1_clamp, 1, EKD_DIRECT_OUT_CLAMP)
-EKD_DIRECT_PASS_FUNCTION(ekd_direct_pass1_add, 1, EKD_DIRECT_OUT_ADD)
-
 static inline void ekd_direct_run(const ekd_direct_layer *l, const ekd_direct_pixels *px,
                                   const int pixels)
 {
-    if (l->add != NULL) {
-        (pixels > 1 ? ekd_direct_pass2_add : ekd_direct_pass1_add)(l, px);
-    } else if (pixels == 1) {
-        ekd_direct_pass1_clamp(l, px);
-    } else if (l->activation_min == -128 && l->activation_max == 127) {
-        ekd_direct_pass2_int8(l, px);
-    } else {
-        ekd_direct_pass2_clamp(l, px);
-    }
+    ekd_direct_pass(l, px, pixels);
 }
 
 #else /* portable C */
@@ -587,97 +583,60 @@ static __attribute__((noinline)) void ekd_direct_row(const ekd_direct_layer *l, 
 #if EKD_ARM_DSP
 
 /* The DSP block path (given the scratch). Four consecutive output pixels (raster order,
- * across rows and images) have their windows unpacked once into a block in the scratch, int16, the four columns interleaved per group of four depth
- * values as SXTB16 unpacks the weights (x0 x2 x1 x3, ekd_mat_mult_s8.h's DSP layout), a
- * tap in the padding holding the input zero point; then every output channel is one
- * weight row times the block: per group one LDR of four weights, two SXTB16, two LDMs of
- * the four columns' pairs, eight SMLADs (13 instructions per 16 MACs, against 19 with the
- * windows read in place, whose inputs are unpacked again for every channel pair). The
- * zero point cancels the folded bias's share of the padding's taps, so the accumulator
- * starts at the folded bias for every pixel, border or not: no clipped rectangles, no
- * tap sums. The block is 8 bytes per window value (1152 B for a 3x3 window of 16
- * channels, ResNet-8's first block) of the caller's scratch, never the stack (firmware
- * stacks are sized tight, and the arena figures must count every buffer). The tensor's
- * last 1-3 pixels go through the scratch-free path one at a time: a block's unused columns are never written
- * (a residual summed over itself cannot be written twice). With a residual, the
- * convolution's values of up to EKD_DIRECT_ADD_CHUNK channels wait in 128 bytes of stack
- * and the ADD runs over them in a loop of its own. All four windows are read before the
+ * across rows and images) have their windows unpacked once into a block in the scratch,
+ * int16, the four columns interleaved per group of four depth values as SXTB16 unpacks
+ * the weights (x0 x2 x1 x3, ekd_mat_mult_s8.h's DSP layout), a tap in the padding holding
+ * the input zero point; then every output channel is one weight row times the block: per
+ * group one LDR of four weights, two SXTB16, two LDMs of the four columns' pairs, eight
+ * SMLADs (13 instructions per 16 MACs, against 19 with the windows read in place, whose
+ * inputs are unpacked again for every channel pair). The zero point cancels the folded
+ * bias's share of the padding's taps, so the accumulator starts at the folded bias for
+ * every pixel, border or not: no clipped rectangles, no tap sums. The block is 8 bytes
+ * per window value (1152 B for a 3x3 window of 16 channels, ResNet-8's first block) of
+ * the caller's scratch, never the stack (firmware stacks are sized tight, and the arena
+ * figures must count every buffer). The tensor's last 1-3 pixels go through the
+ * scratch-free path one at a time (the kernel's entry calls it): a block's unused columns
+ * are never written (a residual summed over itself cannot be written twice). With a
+ * residual, the convolution's values of up to EKD_DIRECT_ADD_CHUNK channels wait in 128
+ * bytes of stack and ekd_direct_add runs over them. All four windows are read before the
  * first output is written: inside the write order's group of 4. */
 
-/* `groups` groups of four int8 values from src into one column: each group's unpacked
- * pairs, then the next group 8 words on (past the other three columns). */
-static inline void ekd_direct_unpack(int32_t *dst, const int8_t *src, int32_t groups)
-{
-    int32_t pairs = groups >> 1;
-    if (pairs > 0) {
-        /* Two groups per branch; LDR takes any alignment, STRD the block's words. */
-        int32_t a, b, c, d;
-        __asm__ volatile("1:\n\t"
-                         "ldr    %[a], [%[src]], #4\n\t"
-                         "ldr    %[c], [%[src]], #4\n\t"
-                         "sxtb16 %[b], %[a], ror #8\n\t"
-                         "sxtb16 %[a], %[a]\n\t"
-                         "sxtb16 %[d], %[c], ror #8\n\t"
-                         "sxtb16 %[c], %[c]\n\t"
-                         "strd   %[a], %[b], [%[dst]], #32\n\t"
-                         "strd   %[c], %[d], [%[dst]], #32\n\t"
-                         "subs   %[n], %[n], #1\n\t"
-                         "bne    1b\n\t"
-                         : [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d),
-                           [src] "+r"(src), [dst] "+r"(dst), [n] "+r"(pairs)
-                         :
-                         : "cc", "memory");
-    }
-    if (groups & 1) {
-        const int32_t x = ekd_read_s8x4(src);
-        dst[0] = ekd_sxtb16(x);
-        dst[1] = ekd_sxtb16_ror8(x);
-    }
-}
-
-/* `groups` groups of the zero point (`pair`: it in both halfwords) into one column. */
-static inline void ekd_direct_pad(int32_t *dst, int32_t pair, int32_t groups)
-{
-    for (; groups > 0; --groups) {
-        dst[0] = pair;
-        dst[1] = pair;
-        dst += 8;
-    }
-}
-
-/* The window of output pixel (out_y, out_x) of `image` into the column at `column`
- * (the block plus 2 words per column before it). */
-static void ekd_direct_gather(const ekd_direct_layer *l, const int8_t *image, int32_t out_y,
-                              int32_t out_x, int32_t *column, int32_t pair)
+/* The window of output pixel (out_y, out_x) of `image` into the column at `column` (the
+ * block plus 2 words per column before it): each run of taps' groups unpacked into pairs,
+ * each group 8 words after the last (past the other three columns). A run is a whole
+ * kernel row where the window is inside the input horizontally (kw * in_c contiguous
+ * input bytes), a tap otherwise; a run in the padding unpacks the word `zero` (the zero
+ * point in its four bytes) over and over instead of the input: one loop for both. */
+static __attribute__((noinline)) void ekd_direct_gather(const ekd_direct_layer *l,
+                                                        const int8_t *image, int32_t out_y,
+                                                        int32_t out_x, int32_t *column)
 {
     const int32_t y0 = out_y * l->stride_h - l->pad_h, x0 = out_x * l->stride_w - l->pad_w;
-    const int32_t in_c = l->in_c, tap_groups = in_c / 4, row_groups = l->row_groups;
-    const int inside_w = x0 >= 0 && x0 + l->kernel_w <= l->in_w;
-    int32_t ky, kx;
+    const int32_t in_c = l->in_c, kernel_w = l->kernel_w;
+    const int inside_w = x0 >= 0 && x0 + kernel_w <= l->in_w;
+    /* Taps per run and its groups. */
+    const int32_t taps = inside_w ? kernel_w : 1, run = taps * (in_c >> 2);
+    const int32_t zero = (int32_t)(((uint32_t)-l->input_offset & 0xFFu) * 0x01010101u);
+    int32_t ky, kx, g;
     for (ky = 0; ky < l->kernel_h; ++ky) {
         const int32_t y = y0 + ky;
-        const int8_t *row;
-        if (y < 0 || y >= l->in_h) {
-            ekd_direct_pad(column, pair, row_groups);
-            column += 8 * row_groups;
-            continue;
-        }
-        row = image + (size_t)y * l->in_w * in_c;
-        if (inside_w) {
-            /* The kernel row is kw * in_c contiguous input bytes. */
-            ekd_direct_unpack(column, row + (size_t)x0 * in_c, row_groups);
-        } else {
-            for (kx = 0; kx < l->kernel_w; ++kx) {
-                const int32_t x = x0 + kx;
-                if (x < 0 || x >= l->in_w) {
-                    ekd_direct_pad(column + 8 * kx * tap_groups, pair, tap_groups);
-                } else {
-                    ekd_direct_unpack(column + 8 * kx * tap_groups, row + (size_t)x * in_c,
-                                      tap_groups);
-                }
+        for (kx = 0; kx < kernel_w; kx += taps) {
+            const int32_t x = x0 + kx;
+            const int8_t *src = (const int8_t *)&zero;
+            int32_t src_step = 0;
+            if (y >= 0 && y < l->in_h && x >= 0 && x < l->in_w) {
+                src = image + ((size_t)y * l->in_w + (size_t)x) * (size_t)in_c;
+                src_step = 4;
+            }
+            for (g = run; g > 0; --g) {
+                /* LDR takes any alignment; STRD the block's words. */
+                const int32_t v = ekd_read_s8x4(src);
+                column[0] = ekd_sxtb16(v);
+                column[1] = ekd_sxtb16_ror8(v);
+                src += src_step;
+                column += 8;
             }
         }
-        column += 8 * row_groups;
     }
 }
 
@@ -702,7 +661,8 @@ static void ekd_direct_gather(const ekd_direct_layer *l, const int8_t *image, in
     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [wp] "+r"(wp),        \
       [xp] "+r"(xp), [w] "=&r"(w), [we] "=&r"(we)
 
-/* acc[j] += weight row `wp` (at its first group) times column j, `groups` groups. */
+/* acc[j] += weight row `wp` (at its first group) times column j, `groups` groups: the
+ * odd one, an odd pair, then four per branch (a tap of 16 channels). */
 static inline __attribute__((always_inline)) void
 ekd_direct_block_dot(const int8_t *wp, const int32_t *xp, int32_t groups, int32_t acc[4])
 {
@@ -722,7 +682,6 @@ ekd_direct_block_dot(const int8_t *wp, const int32_t *xp, int32_t groups, int32_
                          : "r8", "r9", "r10", "r11", "memory");
     }
     if (quads > 0) {
-        /* Four groups per branch: a tap of 16 channels. */
         __asm__ volatile("1:\n\t" EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_GROUP
                          EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_GROUP
                          "subs   %[n], %[n], #1\n\t"
@@ -737,83 +696,36 @@ ekd_direct_block_dot(const int8_t *wp, const int32_t *xp, int32_t groups, int32_
     acc[3] = a3;
 }
 
-/* The ways a block's outputs are finished (a constant at each call of
- * ekd_direct_block_out, so the compiler makes one loop each). */
-/* Every output channel of the block's four pixels, written at out (pixel after pixel,
- * out_c bytes apart); `res` the residual at the same place (EKD_DIRECT_OUT_ADD*): the
- * convolution's values of up to EKD_DIRECT_ADD_CHUNK channels wait on the stack, then
- * the ADD runs over them pixel by pixel. */
-static inline __attribute__((always_inline)) void
-ekd_direct_block_out(const ekd_direct_layer *l, const int32_t *block, int8_t *out,
-                     const int8_t *res, const int mode)
+/* The convolution of the tensor's first `total` pixels rounded down to a multiple of 4,
+ * through blocks; returns how many pixels it wrote. One copy for every way of writing
+ * (the clamp's branch once per channel, the residual once per chunk), in a function of
+ * its own: the kernel's frame holds none of its locals (the scratch-free path never has
+ * them on the stack). Every output channel of a block's four pixels, written at `out`
+ * (pixel after pixel, out_c bytes apart) or, with a residual, into the chunk's stack
+ * array, then the ADD over it pixel by pixel. */
+static __attribute__((noinline)) int32_t
+ekd_direct_block_path(const ekd_direct_layer *l, const int8_t *input, int32_t out_h,
+                      int32_t total, int8_t *output, const int8_t *residual, int32_t *block)
 {
     /* Locals: the int8 stores could alias *l as far as the compiler knows. */
     const int8_t *const filter = l->filter;
     const int32_t *const bias = l->bias;
     const int32_t *const multipliers = l->quant->multiplier, *const shifts = l->quant->shift;
-    const int32_t out_c = l->out_c, groups = l->groups, row_block = groups * 16;
+    const int32_t out_w = l->out_w, out_c = l->out_c, groups = l->groups;
+    const size_t row_block = (size_t)groups * 16;
+    const size_t image_bytes = (size_t)l->in_h * l->in_w * l->in_c;
     const int32_t offset = l->output_offset;
     const int32_t lo = l->activation_min, hi = l->activation_max;
-    const int add = mode == EKD_DIRECT_OUT_ADD;
-    const int half = l->add_half;
-    const int int8_range = mode == EKD_DIRECT_OUT_INT8;
+    const int int8_range = lo == -128 && hi == 127;
+    const ekd_add_params *const add = l->add;
     int8_t conv[4 * EKD_DIRECT_ADD_CHUNK];
-    int32_t c0, c, j;
-    for (c0 = 0; c0 < out_c; c0 += EKD_DIRECT_ADD_CHUNK) {
-        const int32_t c1 = out_c - c0 < EKD_DIRECT_ADD_CHUNK ? out_c : c0 + EKD_DIRECT_ADD_CHUNK;
-        /* Where channel c's four values go: the output, or the chunk's stack array. */
-        int8_t *const o = add ? conv - c0 : out;
-        const size_t step = add ? EKD_DIRECT_ADD_CHUNK : (size_t)out_c;
-        for (c = c0; c < c1; ++c) {
-            int32_t acc[4];
-            const int32_t m = multipliers[c];
-            const int32_t e = ekd_requantize_fast_shift(m, shifts[c]);
-            const int32_t h = (int32_t)((uint32_t)1 << (e - 1));
-            acc[0] = acc[1] = acc[2] = acc[3] = bias[c];
-            ekd_direct_block_dot(filter + (size_t)(c >> 2) * row_block + 4 * (c & 3), block,
-                                 groups, acc);
-            o[c] = ekd_direct_value(acc[0], m, e, h, offset, lo, hi, int8_range);
-            o[c + step] = ekd_direct_value(acc[1], m, e, h, offset, lo, hi, int8_range);
-            o[c + 2 * step] =
-                ekd_direct_value(acc[2], m, e, h, offset, lo, hi, int8_range);
-            o[c + 3 * step] =
-                ekd_direct_value(acc[3], m, e, h, offset, lo, hi, int8_range);
-        }
-        if (add) {
-            for (j = 0; j < 4; ++j) {
-                const size_t at = (size_t)j * (size_t)out_c + (size_t)c0;
-                const int8_t *const x1 = conv + j * EKD_DIRECT_ADD_CHUNK;
-                ekd_direct_add(l->add, x1, res + at, out + at, c1 - c0, half);
-            }
-        }
-    }
-}
-
-/* The convolution through blocks of four pixels; the last one to three pixels one at a
- * time through the in-place path. `mode` a constant at each call. */
-static inline __attribute__((always_inline)) void
-ekd_direct_blocks(const ekd_direct_layer *l, const int8_t *input, int32_t batches,
-                  int32_t out_h, int8_t *output, const int8_t *residual, int32_t *block,
-                  const int mode)
-{
-    const int32_t out_w = l->out_w, out_c = l->out_c;
-    const int32_t total = batches * out_h * out_w;
-    const size_t image_bytes = (size_t)l->in_h * l->in_w * l->in_c;
-    /* The zero point in both halfwords: a tap in the padding. */
-    const int32_t pair = (int32_t)(((uint32_t)-l->input_offset & 0xFFFFu) * 0x10001u);
-    int32_t pixel, j;
+    int32_t pixel, c0, c, j;
     /* The next window's pixel: image `b`, row `y`, column `x`. */
     int32_t b = 0, y = 0, x = 0;
-    for (pixel = 0; pixel < total; pixel += 4) {
+    for (pixel = 0; total - pixel >= 4; pixel += 4) {
         const size_t at = (size_t)pixel * (size_t)out_c;
-        for (j = 0; j < 4 && pixel + j < total; ++j) {
-            if (total - pixel < 4) {
-                ekd_direct_pixel(l, input + (size_t)b * image_bytes, y, x, pixel + j, output,
-                                 residual);
-            } else {
-                ekd_direct_gather(l, input + (size_t)b * image_bytes, y, x, block + 2 * j,
-                                  pair);
-            }
+        for (j = 0; j < 4; ++j) {
+            ekd_direct_gather(l, input + (size_t)b * image_bytes, y, x, block + 2 * j);
             if (++x == out_w) {
                 x = 0;
                 if (++y == out_h) {
@@ -822,27 +734,58 @@ ekd_direct_blocks(const ekd_direct_layer *l, const int8_t *input, int32_t batche
                 }
             }
         }
-        if (total - pixel >= 4) {
-            ekd_direct_block_out(l, block, output + at,
-                                 mode == EKD_DIRECT_OUT_ADD ? residual + at : NULL, mode);
+        for (c0 = 0; c0 < out_c; c0 += EKD_DIRECT_ADD_CHUNK) {
+            const int32_t c1 =
+                out_c - c0 < EKD_DIRECT_ADD_CHUNK ? out_c : c0 + EKD_DIRECT_ADD_CHUNK;
+            /* Where channel c's four values go: the output, or the chunk's stack array. */
+            int8_t *const o = add != NULL ? conv - c0 : output + at;
+            const size_t o_step = add != NULL ? EKD_DIRECT_ADD_CHUNK : (size_t)out_c;
+            for (c = c0; c < c1; ++c) {
+                int8_t *p = o + c;
+                int32_t acc[4];
+                const int32_t m = multipliers[c];
+                const int32_t e = ekd_requantize_fast_shift(m, shifts[c]);
+                const int32_t h = (int32_t)((uint32_t)1 << (e - 1));
+                acc[0] = acc[1] = acc[2] = acc[3] = bias[c];
+                ekd_direct_block_dot(filter + (size_t)(c >> 2) * row_block + 4 * (c & 3),
+                                     block, groups, acc);
+                {
+                    int32_t v0 = ekd_requantize_fast(acc[0], m, e, h) + offset;
+                    int32_t v1 = ekd_requantize_fast(acc[1], m, e, h) + offset;
+                    int32_t v2 = ekd_requantize_fast(acc[2], m, e, h) + offset;
+                    int32_t v3 = ekd_requantize_fast(acc[3], m, e, h) + offset;
+                    if (int8_range) {
+                        v0 = __ssat(v0, 8);
+                        v1 = __ssat(v1, 8);
+                        v2 = __ssat(v2, 8);
+                        v3 = __ssat(v3, 8);
+                    } else {
+                        v0 = ekd_clamp_s32(v0, lo, hi);
+                        v1 = ekd_clamp_s32(v1, lo, hi);
+                        v2 = ekd_clamp_s32(v2, lo, hi);
+                        v3 = ekd_clamp_s32(v3, lo, hi);
+                    }
+                    /* One pointer (the empty asm keeps the compiler from deriving four
+                     * of them from c, which it then keeps on the stack). */
+                    __asm__("" : "+r"(p));
+                    p[0] = (int8_t)v0;
+                    p += o_step;
+                    p[0] = (int8_t)v1;
+                    p += o_step;
+                    p[0] = (int8_t)v2;
+                    p[o_step] = (int8_t)v3;
+                }
+            }
+            if (add != NULL) {
+                for (j = 0; j < 4; ++j) {
+                    const size_t at_j = at + (size_t)j * (size_t)out_c + (size_t)c0;
+                    ekd_direct_add(add, conv + j * EKD_DIRECT_ADD_CHUNK, residual + at_j,
+                                   output + at_j, c1 - c0, l->add_half);
+                }
+            }
         }
     }
-}
-
-/* The block path, one copy per way of writing, in a function of its own: the kernel's
- * frame holds none of its locals (the scratch-free path never has them on the stack). */
-static __attribute__((noinline)) void
-ekd_direct_block_path(const ekd_direct_layer *l, const int8_t *input, int32_t batches,
-                      int32_t out_h, int8_t *output, const int8_t *residual, int32_t *block)
-{
-    if (l->add != NULL) {
-        ekd_direct_blocks(l, input, batches, out_h, output, residual, block,
-                          EKD_DIRECT_OUT_ADD);
-    } else if (l->activation_min == -128 && l->activation_max == 127) {
-        ekd_direct_blocks(l, input, batches, out_h, output, NULL, block, EKD_DIRECT_OUT_INT8);
-    } else {
-        ekd_direct_blocks(l, input, batches, out_h, output, NULL, block, EKD_DIRECT_OUT_CLAMP);
-    }
+    return pixel;
 }
 
 #endif /* EKD_ARM_DSP */
@@ -874,7 +817,9 @@ ekd_status ekd_conv2d_direct_s8(const ekd_context *ctx, const ekd_conv_params *p
                                 const ekd_residual *residual)
 {
     ekd_direct_layer l;
-    int32_t batch, y;
+    const int8_t *res;
+    int32_t out_h, out_w, total, pixel = 0;
+    size_t image_bytes;
     ekd_status status = ekd_validate_conv_fast(params, quant, input_dims, input, filter_dims,
                                                filter, output_dims, output);
     if (status != EKD_OK) {
@@ -899,7 +844,7 @@ ekd_status ekd_conv2d_direct_s8(const ekd_context *ctx, const ekd_conv_params *p
     l.stride_w = params->stride_w;
     l.pad_h = params->pad_h;
     l.pad_w = params->pad_w;
-    l.out_w = output_dims->w;
+    l.out_w = out_w = output_dims->w;
     l.out_c = output_dims->c;
     l.row_groups = l.kernel_w * l.in_c / 4;
     l.groups = l.kernel_h * l.row_groups;
@@ -913,29 +858,34 @@ ekd_status ekd_conv2d_direct_s8(const ekd_context *ctx, const ekd_conv_params *p
     l.activation_max = params->activation_max;
     l.add = residual != NULL ? residual->params : NULL;
     l.add_half = 0;
+    res = residual != NULL ? residual->input : NULL;
+    out_h = output_dims->h;
+    total = output_dims->n * out_h * out_w;
+    image_bytes = (size_t)l.in_h * l.in_w * l.in_c;
 #if EKD_ARM_DSP
     l.add_half = residual != NULL && ekd_direct_add_half_valid(residual->params);
-#endif
-#if EKD_ARM_DSP
     /* The block path where the caller gives its scratch (aligned: STRD and LDM), the
      * scratch-free path otherwise: the same bytes either way. */
     if (ctx != NULL && ctx->buf != NULL && ((uintptr_t)ctx->buf & 3u) == 0 &&
         ctx->size >= EKD_DIRECT_BLOCK_BYTES(l.groups * 4)) {
-        ekd_direct_block_path(&l, input, output_dims->n, output_dims->h, output,
-                              residual != NULL ? residual->input : NULL, (int32_t *)ctx->buf);
+        pixel = ekd_direct_block_path(&l, input, out_h, total, output, res,
+                                      (int32_t *)ctx->buf);
+        /* The last 1-3 pixels alone, through the scratch-free path. */
+        for (; pixel < total; ++pixel) {
+            const int32_t row = pixel / out_w;
+            ekd_direct_pixel(&l, input + (size_t)(row / out_h) * image_bytes, row % out_h,
+                             pixel - row * out_w, pixel, output, res);
+        }
         return EKD_OK;
     }
 #else
     (void)ctx;
 #endif
-    for (batch = 0; batch < output_dims->n; ++batch) {
-        const int8_t *image =
-            input + (size_t)batch * input_dims->h * input_dims->w * input_dims->c;
-        for (y = 0; y < output_dims->h; ++y) {
-            const int32_t pixel = (batch * output_dims->h + y) * output_dims->w;
-            ekd_direct_row(&l, image, y, pixel, output,
-                           residual != NULL ? residual->input : NULL);
-        }
+    /* Row by row: `pixel` the row's first output pixel. */
+    for (; pixel < total; pixel += out_w) {
+        const int32_t row = pixel / out_w;
+        ekd_direct_row(&l, input + (size_t)(row / out_h) * image_bytes, row % out_h, pixel,
+                       output, res);
     }
     return EKD_OK;
 }

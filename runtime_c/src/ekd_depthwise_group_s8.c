@@ -8,6 +8,13 @@
  * the input and per pixel at the borders. Per tap and channel that leaves a load of the
  * input, a load of the weight and a multiply-accumulate. Other groups (fewer channels, or
  * windows of more than EKD_DW_PREPARED_TAPS taps) take a plain loop.
+ *
+ * Armv6-M (Cortex-M0) has its own loop for the groups of four (ekd_dw_group4_v6m):
+ * Thumb-1's sign-extending loads take only register offsets and MULS does not
+ * accumulate, so the compiler's version of the loop above spills there. Written as
+ * assembly, a tap is LDRB + SXTB + LDR (the prepared weight) + MULS + ADD per channel,
+ * the four sums in r8-r11, and the requantization is ekd_requantize_v6m.h's (no 64-bit
+ * product; a non-positive sum under a ReLU clamp needs none).
  */
 #include "ekd_dsp.h"
 
@@ -16,6 +23,9 @@
 #include "ekd_depthwise_group_s8.h"
 #include "ekd_fixedpoint.h"
 #include "ekd_requantize.h"
+#if EKD_ARMV6M
+#include "ekd_requantize_v6m.h"
+#endif
 
 static inline int8_t ekd_dw_output(int32_t acc, int32_t multiplier, int32_t right_shift,
                                    int32_t offset, int32_t lo, int32_t hi)
@@ -25,6 +35,7 @@ static inline int8_t ekd_dw_output(int32_t acc, int32_t multiplier, int32_t righ
     return (int8_t)ekd_clamp_s32(v, lo, hi);
 }
 
+#if !EKD_ARMV6M
 static void ekd_dw_group4(const ekd_nn_dw_group *g)
 {
     const ekd_conv_params *p = g->params;
@@ -135,6 +146,226 @@ static void ekd_dw_group4(const ekd_nn_dw_group *g)
     }
 }
 
+#endif /* !EKD_ARMV6M */
+
+#if EKD_ARMV6M
+/* The assembly is in unified syntax, which GCC assumes for Thumb-1 only when built with
+ * -masm-syntax-unified; it restores its own after each asm statement. */
+#define EKD_V6M_UNIFIED ".syntax unified\n\t"
+
+/* One channel of a tap: the input byte c at r, times the prepared weight c, into `acc`. */
+#define EKD_DW_CHANNEL(c, acc)                       \
+    "ldrb   %[x], [%[r], #" #c "]\n\t"              \
+    "sxtb   %[x], %[x]\n\t"                          \
+    "ldr    %[w], [%[wp], #" #c " * 4]\n\t"         \
+    "muls   %[x], %[w], %[x]\n\t"                    \
+    "add    " #acc ", %[x]\n\t"
+
+/* The pieces both window loops share. The four channels' sums start from ctl[9..12] in
+ * r8-r11; lr counts the window's rows (ctl[4]); each row runs taps until wp reaches its
+ * end (ctl[1] bytes of weights on); after a row, r and wp step to the next (ctl[2],
+ * ctl[3]); at the end the sums go back to ctl[5..8]. */
+#define EKD_DW_LOAD_SUMS                             \
+    "ldr    %[x], [%[ctl], #36]\n\t"                \
+    "mov    r8, %[x]\n\t"                           \
+    "ldr    %[x], [%[ctl], #40]\n\t"                \
+    "mov    r9, %[x]\n\t"                           \
+    "ldr    %[x], [%[ctl], #44]\n\t"                \
+    "mov    r10, %[x]\n\t"                          \
+    "ldr    %[x], [%[ctl], #48]\n\t"                \
+    "mov    r11, %[x]\n\t"
+
+#define EKD_DW_ROWS                                  \
+    "ldr    %[x], [%[ctl], #16]\n\t"                \
+    "mov    lr, %[x]\n"                              \
+    "2:\n\t"                                         \
+    "ldr    %[end], [%[ctl], #4]\n\t"               \
+    "adds   %[end], %[wp], %[end]\n"                 \
+    "1:\n\t"
+
+#define EKD_DW_NEXT_ROW_AND_STORE_SUMS               \
+    "ldr    %[x], [%[ctl], #8]\n\t"                 \
+    "adds   %[r], %[r], %[x]\n\t"                   \
+    "ldr    %[x], [%[ctl], #12]\n\t"                \
+    "adds   %[wp], %[wp], %[x]\n\t"                 \
+    "mov    %[x], lr\n\t"                           \
+    "subs   %[x], #1\n\t"                           \
+    "mov    lr, %[x]\n\t"                           \
+    "bne    2b\n\t"                                 \
+    "mov    %[x], r8\n\t"                           \
+    "str    %[x], [%[ctl], #20]\n\t"                \
+    "mov    %[x], r9\n\t"                           \
+    "str    %[x], [%[ctl], #24]\n\t"                \
+    "mov    %[x], r10\n\t"                          \
+    "str    %[x], [%[ctl], #28]\n\t"                \
+    "mov    %[x], r11\n\t"                          \
+    "str    %[x], [%[ctl], #32]\n\t"
+
+/* The taps of a window inside the input, rows ky0..ky1 and columns kx0..kx1: r at the
+ * first tap's input (the group's first channel), wp at its prepared weights. ctl holds
+ * x_step, 16 * columns, the rows' further steps (input bytes, weight bytes) and the row
+ * count; the four channels' sums come back in ctl[5..8], started from ctl[9..12] (the
+ * window's bias and input offset term, so that they are the accumulators the
+ * requantization takes; they wrap as TFLM's int32 sums do). r8-r11 accumulate, r12 holds
+ * x_step, lr counts the rows (GCC keeps no variable in a high register, so the asm
+ * statement owns them and moves its sums out through memory). */
+static inline void ekd_dw_window_v6m(const int8_t *r, const int32_t *wp, int32_t *ctl)
+{
+    int32_t x, w, end;
+    __asm__ volatile(EKD_V6M_UNIFIED EKD_DW_LOAD_SUMS
+                     "ldr    %[x], [%[ctl], #0]\n\t"
+                     "mov    r12, %[x]\n\t"
+                     EKD_DW_ROWS
+                     EKD_DW_CHANNEL(0, r8)
+                     EKD_DW_CHANNEL(1, r9)
+                     EKD_DW_CHANNEL(2, r10)
+                     EKD_DW_CHANNEL(3, r11)
+                     "add    %[r], r12\n\t"
+                     "adds   %[wp], #16\n\t"
+                     "cmp    %[wp], %[end]\n\t"
+                     "bne    1b\n\t"
+                     EKD_DW_NEXT_ROW_AND_STORE_SUMS
+                     : [r] "+l"(r), [wp] "+l"(wp), [x] "=&l"(x), [w] "=&l"(w),
+                       [end] "=&l"(end)
+                     : [ctl] "l"(ctl)
+                     : "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+
+/* One channel of a tap with the input offset (r12) added to the input. */
+#define EKD_DW_CHANNEL_OFFSET(c, acc)                \
+    "ldrb   %[x], [%[r], #" #c "]\n\t"              \
+    "sxtb   %[x], %[x]\n\t"                          \
+    "add    %[x], r12\n\t"                           \
+    "ldr    %[w], [%[wp], #" #c " * 4]\n\t"         \
+    "muls   %[x], %[w], %[x]\n\t"                    \
+    "add    " #acc ", %[x]\n\t"
+
+/* ekd_dw_window_v6m for a window the input clips (the output borders): the input offset
+ * (ctl[13]) goes onto each input, TFLM's own order, so that ctl[9..12] start from the
+ * bias alone and no sum of the clipped window's weights is needed. One instruction more
+ * per tap and channel, x_step read from ctl each tap. */
+static inline void ekd_dw_window_offset_v6m(const int8_t *r, const int32_t *wp,
+                                            int32_t *ctl)
+{
+    int32_t x, w, end;
+    __asm__ volatile(EKD_V6M_UNIFIED EKD_DW_LOAD_SUMS
+                     "ldr    %[x], [%[ctl], #52]\n\t"
+                     "mov    r12, %[x]\n\t"
+                     EKD_DW_ROWS
+                     EKD_DW_CHANNEL_OFFSET(0, r8)
+                     EKD_DW_CHANNEL_OFFSET(1, r9)
+                     EKD_DW_CHANNEL_OFFSET(2, r10)
+                     EKD_DW_CHANNEL_OFFSET(3, r11)
+                     "ldr    %[w], [%[ctl], #0]\n\t"
+                     "adds   %[r], %[r], %[w]\n\t"
+                     "adds   %[wp], #16\n\t"
+                     "cmp    %[wp], %[end]\n\t"
+                     "bne    1b\n\t"
+                     EKD_DW_NEXT_ROW_AND_STORE_SUMS
+                     : [r] "+l"(r), [wp] "+l"(wp), [x] "=&l"(x), [w] "=&l"(w),
+                       [end] "=&l"(end)
+                     : [ctl] "l"(ctl)
+                     : "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+}
+
+static void ekd_dw_group4_v6m(const ekd_nn_dw_group *g)
+{
+    const ekd_conv_params *p = g->params;
+    const int32_t channels = g->channels;
+    const int32_t kernel_h = g->kernel_h, kernel_w = g->kernel_w;
+    const int32_t taps = kernel_h * kernel_w;
+    const int32_t in_h = g->in_h, in_w = g->in_w;
+    const int32_t stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t dilation_h = p->dilation_h, dilation_w = p->dilation_w;
+    const int32_t pad_h = p->pad_h, pad_w = p->pad_w;
+    const int32_t input_offset = p->input_offset;
+    const int32_t out_offset = p->output_offset;
+    const int32_t lo = p->activation_min, hi = p->activation_max;
+    const int relu = out_offset <= lo; /* then an accumulator <= 0 gives lo */
+    const int32_t x_step = dilation_w * channels;
+    const int32_t row_step = dilation_h * in_w * channels;
+    const int8_t *image = g->input;
+    int8_t *out = g->output;
+    int32_t weights[4 * EKD_DW_PREPARED_TAPS]; /* per tap: w0 w1 w2 w3 */
+    ekd_requant_v6m requant[4];
+    int32_t bias[4], full_window[4];
+    const int32_t x_span = (kernel_w - 1) * dilation_w;
+    int32_t ctl[14], full[13];
+    int32_t i, out_y, out_x;
+
+    for (i = 0; i < 4; ++i) {
+        requant[i] = ekd_requant_v6m_make(g->multiplier[i], g->shift[i]);
+        bias[i] = g->bias != NULL ? g->bias[i] : 0;
+        full_window[i] = 0;
+    }
+    for (i = 0; i < taps; ++i) {
+        int32_t c;
+        for (c = 0; c < 4; ++c) {
+            weights[4 * i + c] = g->filter[(size_t)i * channels + c];
+            full_window[c] += weights[4 * i + c];
+        }
+    }
+    for (i = 0; i < 4; ++i) {
+        full_window[i] = ekd_wrapping_add_s32(bias[i], input_offset * full_window[i]);
+    }
+    /* A window inside the input: every tap, the same steps for every pixel. */
+    full[0] = x_step;
+    full[1] = 16 * kernel_w;
+    full[2] = row_step - kernel_w * x_step;
+    full[3] = 0;
+    full[4] = kernel_h;
+    for (i = 0; i < 4; ++i) {
+        full[9 + i] = full_window[i];
+        ctl[9 + i] = bias[i];
+    }
+    ctl[0] = x_step;
+    ctl[13] = input_offset;
+
+    for (out_y = 0; out_y < g->out_h; ++out_y) {
+        const int32_t y0 = out_y * stride_h - pad_h;
+        int32_t ky0, ky1;
+        ekd_dw_valid_taps(y0, dilation_h, kernel_h, in_h, &ky0, &ky1);
+        for (out_x = 0; out_x < g->out_w; ++out_x) {
+            const int32_t x0 = out_x * stride_w - pad_w;
+            const int32_t *sums = full + 5;
+            int32_t c;
+            /* |x| <= 128 and at most EKD_DW_PREPARED_TAPS taps: no overflow. */
+            if (ky1 - ky0 == kernel_h && x0 >= 0 && x0 + x_span < in_w) {
+                ekd_dw_window_v6m(image + ((size_t)y0 * in_w + (size_t)x0) * channels,
+                                  weights, full);
+            } else {
+                int32_t kx0, kx1;
+                sums = ctl + 5;
+                ekd_dw_valid_taps(x0, dilation_w, kernel_w, in_w, &kx0, &kx1);
+                if (ky1 > ky0 && kx1 > kx0) {
+                    const int32_t cols = kx1 - kx0;
+                    ctl[1] = 16 * cols;
+                    ctl[2] = row_step - cols * x_step;
+                    ctl[3] = 16 * (kernel_w - cols);
+                    ctl[4] = ky1 - ky0;
+                    ekd_dw_window_offset_v6m(
+                        image + ((size_t)(y0 + ky0 * dilation_h) * in_w +
+                                 (size_t)(x0 + kx0 * dilation_w)) * channels,
+                        weights + 4 * (ky0 * kernel_w + kx0), ctl);
+                } else {
+                    for (c = 0; c < 4; ++c) {
+                        ctl[5 + c] = bias[c];
+                    }
+                }
+            }
+            for (c = 0; c < 4; ++c) {
+                const int32_t v = sums[c];
+                out[c] = (int8_t)(relu && v <= 0
+                                  ? lo
+                                  : ekd_clamp_s32(ekd_requantize_v6m(v, &requant[c]) +
+                                                  out_offset, lo, hi));
+            }
+            out += channels;
+        }
+    }
+}
+#endif /* EKD_ARMV6M */
+
 /* Any group: one channel at a time, the weights read from the filter. */
 static void ekd_dw_group_plain(const ekd_nn_dw_group *g)
 {
@@ -178,7 +409,11 @@ static void ekd_dw_group_plain(const ekd_nn_dw_group *g)
 void ekd_nn_depthwise_group_s8(const ekd_nn_dw_group *group)
 {
     if (group->count == 4 && group->kernel_h * group->kernel_w <= EKD_DW_PREPARED_TAPS) {
+#if EKD_ARMV6M
+        ekd_dw_group4_v6m(group);
+#else
         ekd_dw_group4(group);
+#endif
     } else {
         ekd_dw_group_plain(group);
     }

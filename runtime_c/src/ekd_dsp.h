@@ -19,6 +19,15 @@
 
 #define EKD_ARM_DSP EKD_HAVE_DSP
 
+/* EKD_ARMV6M is 1 on Armv6-M (Cortex-M0, M0+, M1: Thumb-1, eight low registers for most
+ * instructions, MULS without accumulate, no unaligned loads), where some portable kernels
+ * have loops of their own (*_v6m.c) beside the ones tuned for the Cortex-M3 and RISC-V. */
+#if defined(__ARM_ARCH_6M__) && !EKD_ARM_DSP
+#define EKD_ARMV6M 1
+#else
+#define EKD_ARMV6M 0
+#endif
+
 #if EKD_ARM_DSP
 #include <arm_acle.h>
 

@@ -1,5 +1,6 @@
 /*
- * The matrix kernel of ekd_mat_mult_s8.h in portable C99 (Cortex-M0/M3, RISC-V, hosts).
+ * The matrix kernel of ekd_mat_mult_s8.h in portable C99 (Cortex-M3, RISC-V, hosts;
+ * Armv6-M has ekd_mat_mult_s8_v6m.c, Arm DSP cores ekd_mat_mult_s8_dsp.c).
  *
  * The block holds the columns as int16 (the layout of the DSP variant, so the scratch it
  * is sized for is all used: no load costs more for it), group g as column 0's four
@@ -12,7 +13,7 @@
  */
 #include "ekd_dsp.h"
 
-#if !EKD_ARM_DSP
+#if !EKD_ARM_DSP && !EKD_ARMV6M
 
 #include "ekd_fixedpoint.h"
 #include "ekd_mat_mult_s8.h"
@@ -176,4 +177,4 @@ void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block 
 
 #else
 typedef int ekd_mat_mult_s8_unused; /* ISO C forbids an empty translation unit */
-#endif /* !EKD_ARM_DSP */
+#endif /* !EKD_ARM_DSP && !EKD_ARMV6M */

@@ -19,8 +19,10 @@
  * weights (x0 x2 x1 x3), so that SMLAD pairs each weight with its input and two LDMs load
  * the four columns' pairs. Values past `depth` in the last
  * group meet zero weights. Either way the scratch is EKD_MAT_MULT_BLOCK_BYTES(depth),
- * 4-byte aligned. Exactly one of the two files defines these functions in a build
- * (ekd_dsp.h's EKD_ARM_DSP decides).
+ * 4-byte aligned. Exactly one file defines these functions in a build, as ekd_dsp.h's
+ * EKD_ARM_DSP and EKD_ARMV6M decide: ekd_mat_mult_s8_dsp.c (Arm DSP),
+ * ekd_mat_mult_s8_v6m.c (Cortex-M0/M0+: Thumb-1 assembly, the block stored as inputs + 128
+ * for LDRH at immediate offsets) or ekd_mat_mult_s8.c (portable C).
  */
 #ifndef EDGEKD_EKD_MAT_MULT_S8_H
 #define EDGEKD_EKD_MAT_MULT_S8_H

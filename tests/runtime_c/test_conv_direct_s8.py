@@ -5,8 +5,8 @@ kernels 1..5, strides 1..3, SAME/VALID and asymmetric padding, 1xN strips, zero 
 clamps, biases up to the accumulator limit), ResNet-8's 3x3 layers, the residual into a
 separate output and into its own input, the layer in place over its input at the lead
 its write order gives (and one alignment step less failing), and the arguments it
-refuses. The Arm DSP path runs the same kind of cases on emulated boards (slow tests at
-the end)."""
+refuses. The Arm DSP path runs the same kind of cases on emulated boards, in place too
+(slow tests at the end)."""
 from __future__ import annotations
 
 import dataclasses
@@ -47,6 +47,53 @@ def scratch_need(runtime, case: FastCase) -> int:
         runtime.dims(*case.out_shape))
 
 
+class HostIO:
+    """A conv kernel's input, output and residual for a call on the host (this file's
+    run_direct, test_winograd_add_s8's run_wino): the output filled with 0x5A (bytes the
+    call leaves untouched read so); with ``lead``, in place: one buffer, the output at its
+    byte 0, the input copied ``lead`` bytes on; with ``add_params`` an ekd_residual over a
+    copy of ``residual`` (``alias_residual``: that copy is the output too), or
+    ``raw_residual`` passed as it is (e.g. NULL). ``x_ptr``, ``out_ptr`` and ``res_ptr``
+    are the call's arguments, alive as long as this object; ``output()`` the output bytes
+    after the call."""
+
+    def __init__(self, runtime, case: FastCase, add_params: AddParams | None = None,
+                 residual: np.ndarray | None = None, alias_residual: bool = False,
+                 lead: int | None = None, raw_residual: object = None):
+        ffi = runtime.ffi
+        x = np.ascontiguousarray(case.x, dtype=np.int8)
+        self._shape = tuple(case.out_shape)
+        self._out = np.full(self._shape, 0x5A, dtype=np.int8)
+        self._buffer = None
+        self.x_ptr, self.out_ptr = runtime.ptr("int8_t", x), runtime.ptr("int8_t", self._out)
+        self._keep: list = [x]
+        if lead is not None:
+            self._buffer = np.full(max(self._out.size, lead + x.size), 0x5A, dtype=np.int8)
+            self._buffer[lead:lead + x.size] = x.reshape(-1)
+            self.x_ptr = ffi.from_buffer("int8_t[]", self._buffer[lead:])
+            self.out_ptr = ffi.from_buffer("int8_t[]", self._buffer)
+        self.res_ptr = ffi.NULL
+        if raw_residual is not None:
+            self.res_ptr = raw_residual
+        elif add_params is not None:
+            r = np.ascontiguousarray(residual, dtype=np.int8).copy()
+            assert r.shape == self._shape
+            if alias_residual:
+                assert lead is None
+                self._out = r
+                self.out_ptr = runtime.ptr("int8_t", r)
+            self.res_ptr = ffi.new("ekd_residual *")
+            a = runtime.add_params(add_params)
+            self.res_ptr.params = a
+            self.res_ptr.input = runtime.ptr("int8_t", r)
+            self._keep += [a, r]
+
+    def output(self) -> np.ndarray:
+        if self._buffer is not None:
+            return self._buffer[:self._out.size].reshape(self._shape).copy()
+        return self._out
+
+
 def run_direct(runtime, case: FastCase, add_params: AddParams | None = None,
                residual: np.ndarray | None = None, alias_residual: bool = False,
                lead: int | None = None, tap: np.ndarray | None = None,
@@ -70,33 +117,10 @@ def run_direct_scratch(runtime, case: FastCase, add_params: AddParams | None = N
     past the size it is told, which must stay untouched too)."""
     ffi, lib = runtime.ffi, runtime.lib
     p = case.params
-    x = np.ascontiguousarray(case.x, dtype=np.int8)
     filt = np.ascontiguousarray(case.c_filter, dtype=np.int8)
     bias = np.ascontiguousarray(case.c_bias, dtype=np.int32)
     sums = np.ascontiguousarray(tap_sums(case.w) if tap is None else tap, dtype=np.int32)
-    out = np.full(case.out_shape, 0x5A, dtype=np.int8)
-    x_ptr, out_ptr = runtime.ptr("int8_t", x), runtime.ptr("int8_t", out)
-    if lead is not None:
-        buffer = np.full(max(out.size, lead + x.size), 0x5A, dtype=np.int8)
-        buffer[lead:lead + x.size] = x.reshape(-1)
-        x_ptr = ffi.from_buffer("int8_t[]", buffer[lead:])
-        out_ptr = ffi.from_buffer("int8_t[]", buffer)
-    keep = []
-    res_ptr = ffi.NULL
-    if raw_residual is not None:
-        res_ptr = raw_residual
-    elif add_params is not None:
-        r = np.ascontiguousarray(residual, dtype=np.int8).copy()
-        assert r.shape == tuple(case.out_shape)
-        if alias_residual:
-            assert lead is None
-            out = r
-            out_ptr = runtime.ptr("int8_t", out)
-        res_ptr = ffi.new("ekd_residual *")
-        a = runtime.add_params(add_params)
-        res_ptr.params = a
-        res_ptr.input = runtime.ptr("int8_t", r)
-        keep += [a, r]
+    io = HostIO(runtime, case, add_params, residual, alias_residual, lead, raw_residual)
     quant, keep_q = runtime.quant(p.multiplier, p.shift)
     need = scratch_need(runtime, case)
     size = {"none": 0, "null": 0, "exact": need, "short": max(need - 1, 0)}[scratch]
@@ -106,14 +130,12 @@ def run_direct_scratch(runtime, case: FastCase, add_params: AddParams | None = N
         ctx.buf = ffi.cast("void *", ffi.from_buffer(pool))
         ctx.size = size
     status = lib.ekd_conv2d_direct_s8(
-        ctx, runtime.conv_params(p), quant, runtime.dims(*x.shape), x_ptr,
+        ctx, runtime.conv_params(p), quant, runtime.dims(*case.x.shape), io.x_ptr,
         runtime.dims(*case.w.shape), runtime.ptr("int8_t", filt), runtime.ptr("int32_t", bias),
-        runtime.ptr("int32_t", sums), runtime.dims(*case.out_shape), out_ptr, res_ptr)
-    del keep, keep_q
-    if lead is not None:
-        out = buffer[:out.size].reshape(case.out_shape).copy()
+        runtime.ptr("int32_t", sums), runtime.dims(*case.out_shape), io.out_ptr, io.res_ptr)
+    del keep_q
     touched = bool(np.any(pool != SCRATCH_POISON * 0x01010101))
-    return status, out, touched
+    return status, io.output(), touched
 
 
 def expected_with_residual(case: FastCase, add_params: AddParams,
@@ -466,6 +488,12 @@ class BoardCase:
     kernel: str = DIRECT_KERNEL  # or ekd_conv2d_winograd_s8 / ekd_conv2d_im2col_s8 (bench)
     print_output: bool = True
     scratch: str = "full"  # BOARD_SCRATCH_MODES (the direct kernel's)
+    # In place: one buffer (the harness's `out`), the output at its byte 0, the input
+    # copied `lead` bytes on before the call (the planner's placement, inplace.py).
+    lead: int | None = None
+    # False: run_board_cases checks status and scratch but leaves the output to the
+    # caller (a case placed closer than its lead, which may or may not break).
+    checked: bool = True
 
     @property
     def expected(self) -> np.ndarray:
@@ -502,7 +530,8 @@ def render_board_cases(cases: list[BoardCase]) -> str:
 
     parts = [BOARD_PRELUDE]
     calls = []
-    out_bytes = max(int(np.prod(bc.case.out_shape)) for bc in cases)
+    out_bytes = max(max(int(np.prod(bc.case.out_shape)),
+                        0 if bc.lead is None else bc.lead + bc.case.x.size) for bc in cases)
     scratch_bytes = max([HARNESS_SCRATCH] + [block_bytes(bc.case) for bc in cases
                                              if bc.kernel == DIRECT_KERNEL])
     arrays: dict[tuple[int, str], int] = {}  # (id of the layer, kernel) -> its arrays' index
@@ -522,6 +551,8 @@ def render_board_cases(cases: list[BoardCase]) -> str:
             if bc.kernel == DIRECT_KERNEL:
                 parts.append(_c_array("int32_t", f"t{a}", tap_sums(case.w)))
         a = arrays[key]
+        assert bc.lead is None or (bc.lead >= 0 and not bc.alias), "in place: residual separate"
+        source_x = f"x{a}" if bc.lead is None else f"out + {bc.lead}"
         fields = ", ".join(str(int(getattr(p, f))) for f in (
             "input_offset", "output_offset", "stride_h", "stride_w", "dilation_h",
             "dilation_w", "pad_h", "pad_w", "depth_multiplier", "activation_min",
@@ -552,6 +583,10 @@ def render_board_cases(cases: list[BoardCase]) -> str:
                       "        residual = &res;"]
             if bc.alias:
                 lines.append(f"        memcpy(out, r{r}, {size});")
+        if bc.lead is not None:
+            # The bytes below the input and past it as a stale arena would hold them.
+            lines += ["        memset(out, 0x5A, sizeof out);",
+                      f"        memcpy(out + {bc.lead}, x{a}, {case.x.size});"]
         if bc.kernel == DIRECT_KERNEL:
             lines.append("        need = ekd_conv2d_direct_s8_scratch_size(&in_dims, &w_dims, "
                          "&out_dims);")
@@ -561,11 +596,11 @@ def render_board_cases(cases: list[BoardCase]) -> str:
                           f"        ctx.size = {size_c[bc.scratch]};"]
                 if bc.scratch == "none":
                     lines.append("        ctx.buf = NULL;")
-            call = (f"ekd_conv2d_direct_s8(&ctx, &params, &quant, &in_dims, x{a}, &w_dims, "
-                    f"(const int8_t *)w{a}, b{a}, t{a}, &out_dims, out, residual)")
+            call = (f"ekd_conv2d_direct_s8(&ctx, &params, &quant, &in_dims, {source_x}, "
+                    f"&w_dims, (const int8_t *)w{a}, b{a}, t{a}, &out_dims, out, residual)")
         else:
             tail = ", residual" if bc.add_params is not None else ""
-            call = (f"{bc.kernel}(&ctx, &params, &quant, &in_dims, x{a}, &w_dims, "
+            call = (f"{bc.kernel}(&ctx, &params, &quant, &in_dims, {source_x}, &w_dims, "
                     f"(const int8_t *)w{a}, b{a}, &out_dims, out{tail})")
         lines += ["        stack_paint(top);",
                   "        tick0 = ekd_counter_read();",
@@ -633,9 +668,10 @@ def run_board_cases(board_name: str, cases: list[BoardCase], workdir) -> list[di
         where = (f"{board_name} case {record['index']} ({bc.kernel}, x {case.x.shape}, "
                  f"w {case.w.shape}, out {case.out_shape}, residual "
                  f"{'aliased' if bc.alias else bc.add_params is not None}, "
-                 f"scratch {bc.scratch})")
+                 f"scratch {bc.scratch}"
+                 f"{'' if bc.lead is None else f', in place at lead {bc.lead}'})")
         assert record["status"] == "0", where
-        if bc.print_output:
+        if bc.print_output and bc.checked:
             got = np.frombuffer(bytes.fromhex(record["output"]), dtype=np.int8)
             expected = bc.expected.reshape(-1)
             mismatch = np.flatnonzero(got != expected)
@@ -648,11 +684,12 @@ def run_board_cases(board_name: str, cases: list[BoardCase], workdir) -> list[di
 
 BOARDS = ["mps2-an386", "mps2-an500", "mps2-an385", "rv32"]
 # The kernel's stack on the M4 (measured: its frame and its callees', the call's
-# arguments): 640 to 1032 bytes today (most with a residual and the block path), spilled
-# locals of the register-heavy passes and the residual's 64-byte chunk array; no buffer
-# the size of a window (the block lives in the caller's scratch). A guard against
-# regressions.
-DIRECT_STACK_LIMIT = 1088
+# arguments): 672 to 792 bytes today (most with a residual and no scratch: the pass's
+# 64-byte chunk array and the ADD's frame), spilled locals of the register-heavy pass and
+# block path; no buffer the size of a window (the block lives in the caller's scratch). A
+# guard against regressions (it was 1088 while the block path called the tail's passes
+# from its own frame).
+DIRECT_STACK_LIMIT = 896
 
 
 @pytest.mark.slow
@@ -868,3 +905,189 @@ def test_direct_block_paths_on_board(board_name, tmp_path):
     the same cases), each case with no scratch, exactly enough, and one byte less."""
     cases = with_scratch(block_board_cases(), ("none", "exact", "short"))
     run_board_cases(board_name, cases, tmp_path)
+
+
+# -- in place on the boards ------------------------------------------------------------
+# The host runs the portable C in place (above); the DSP build writes inside the same
+# DIRECT_ORDER by other paths: its scratch-free passes (two pixels per pass, a channel's
+# value for the second pixel stored before the first's) and, given the scratch, its
+# block path (four windows read whole, then written; the last 1-3 pixels one at a time).
+# These cases run every build's paths in place as the planner places them: random
+# layers (strides 1-2, kernels 1..5 per axis, SAME/VALID, a residual in a separate buffer
+# on every other one), each with no scratch and with exactly what the kernel asks for,
+# the output align16(raster_lead) bytes below the input in one buffer. The same layers
+# 16 bytes closer, where the exact lead is a multiple of 16 (no slack from the alignment)
+# and that is still >= 0, show the comparison can fail: some of them must break.
+
+# Layers whose exact lead has slack below its alignment, and tight ones (drawn until there
+# are this many of each).
+IN_PLACE_LOOSE, IN_PLACE_TIGHT = 24, 12
+
+# Tight layers where the block path breaks 16 bytes closer too. Random tight layers
+# rarely do: a block reads its four windows whole before it writes, so its writes need
+# some 4 * out_c bytes less than DIRECT_ORDER's lead, and only outputs of 1 to 3 channels
+# come within 16 bytes of it; even then the overwritten input byte must change an output
+# (these seeds' data does, at a pixel of a block, not of the tail).
+# (in_c, out_c, (h, w), kernel, stride, padding, batches, seed).
+IN_PLACE_BLOCK_TIGHT = [
+    (4, 1, (11, 11), (5, 4), (2, 1), "SAME", 1, 416),
+    (4, 2, (6, 4), (5, 3), (1, 2), "SAME", 1, 751),
+    (4, 2, (4, 8), (3, 2), (1, 2), "SAME", 2, 815),
+    (12, 3, (5, 10), (3, 5), (1, 1), "SAME", 1, 849),
+]
+
+
+def block_pixels(case: FastCase) -> int:
+    """The pixels the DSP block path writes given the scratch (the rest: the tail)."""
+    pixels = int(np.prod(case.out_shape[:3]))
+    return pixels - pixels % 4
+
+
+def tight_lead(case: FastCase) -> bool:
+    """The exact lead is a multiple of 16 and at least 16: 16 bytes closer is below it."""
+    exact = in_place_lead(case)
+    return exact == aligned(exact) and exact >= ALIGN
+
+
+def in_place_board_layers(seed: int = 0) -> list[BoardCase]:
+    """The in-place board cases' layers: random ones (numpy's generator, fixed seed: a
+    failure reproduces), IN_PLACE_LOOSE with slack and IN_PLACE_TIGHT tight in the order
+    drawn, half of them 1 to 4 output channels (where the write order's group, not a
+    pass's two pixels or a block's four, sets what the kernel needs), a residual ADD
+    (BLOCK_ADDS' scales in turn) on every other one of each kind; then
+    IN_PLACE_BLOCK_TIGHT's."""
+    rng = np.random.default_rng(seed)
+    layers: list[BoardCase] = []
+    kept = {False: 0, True: 0}  # by tight_lead
+    want = {False: IN_PLACE_LOOSE, True: IN_PLACE_TIGHT}
+    for i in range(1000):
+        kernel = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+        stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        padding = ("SAME", "VALID")[int(rng.integers(0, 2))]
+        size = tuple(int(rng.integers(k if padding == "VALID" else 1, k + 8)) for k in kernel)
+        out_c = int(rng.integers(1, 5 if rng.integers(0, 2) else 25))
+        case = block_case(4 * int(rng.integers(1, 5)), out_c, size, kernel, stride, padding,
+                          seed=300 + i, batches=int(rng.integers(1, 3)))
+        tight = tight_lead(case)
+        if kept[tight] == want[tight]:
+            if kept == want:
+                break
+            continue
+        kept[tight] += 1
+        if kept[tight] % 2:
+            layers.append(BoardCase(case))
+            continue
+        scales, activation = BLOCK_ADDS[i % len(BLOCK_ADDS)]
+        p = direct_add_params(case.params.output_offset, scales, int(rng.integers(-128, 128)),
+                              int(rng.integers(-128, 128)), activation)
+        assert p is not None
+        residual = rng.integers(-128, 128, size=case.out_shape, dtype=np.int8)
+        layers.append(BoardCase(case, p, residual))
+    assert kept == want
+    for in_c, out_c, size, kernel, stride, padding, batches, seed in IN_PLACE_BLOCK_TIGHT:
+        layers.append(BoardCase(block_case(in_c, out_c, size, kernel, stride, padding, seed,
+                                           batches)))
+    return layers
+
+
+def in_place_board_cases() -> tuple[list[BoardCase], list[BoardCase]]:
+    """(at the lead, closer): every layer at align16 of its lead, with no scratch and with
+    exactly enough; the tight ones 16 bytes closer too, unchecked."""
+    at_lead, closer = [], []
+    for bc in in_place_board_layers():
+        lead = aligned(in_place_lead(bc.case))
+        at_lead += with_scratch([dataclasses.replace(bc, lead=lead)])
+        if tight_lead(bc.case):
+            closer += with_scratch([dataclasses.replace(bc, lead=lead - ALIGN, checked=False)])
+    return at_lead, closer
+
+
+def test_in_place_board_cases_vary():
+    """The random layers cover what they are meant to (checked in Python, so a change of
+    seed or generator cannot silently narrow them)."""
+    layers = in_place_board_layers()
+    kernels = {k for bc in layers for k in bc.case.w.shape[1:3]}
+    strides = {(bc.case.params.stride_h, bc.case.params.stride_w) for bc in layers}
+    assert kernels == {1, 2, 3, 4, 5} and {s for pair in strides for s in pair} == {1, 2}
+    assert any(bc.case.params.pad_h or bc.case.params.pad_w for bc in layers)  # SAME
+    assert any(not (bc.case.params.pad_h or bc.case.params.pad_w) for bc in layers)
+    assert sum(bc.add_params is not None for bc in layers) == \
+        (IN_PLACE_LOOSE + IN_PLACE_TIGHT) // 2
+    assert sum(block_pixels(bc.case) > 0 for bc in layers) >= 30  # the block path runs
+    assert sum(int(np.prod(bc.case.out_shape[:3])) % 4 != 0 for bc in layers) >= 4  # tails
+    assert sum(tight_lead(bc.case) for bc in layers) == \
+        IN_PLACE_TIGHT + len(IN_PLACE_BLOCK_TIGHT)
+    assert any(bc.add_params is not None and tight_lead(bc.case) for bc in layers)
+
+
+@pytest.mark.parametrize("with_residual", [False, True], ids=["plain", "residual"])
+def test_in_place_board_cases_on_host(runtime, with_residual):
+    """The same layers through the portable C on the host, at the lead."""
+    for bc in in_place_board_layers():
+        if (bc.add_params is not None) == with_residual:
+            status, out = run_direct(runtime, bc.case, bc.add_params, bc.residual,
+                                     lead=aligned(in_place_lead(bc.case)))
+            assert status == 0 and np.array_equal(out, bc.expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_direct_in_place_on_board(board_name, tmp_path):
+    """Each layer in place at its aligned lead gives the reference's bytes on every board
+    (on the DSP boards through the scratch-free passes and, given the scratch, the block
+    path); some of the tight layers placed 16 bytes closer break on every board, and on
+    the DSP boards both with no scratch and with it at a pixel of a block (the comparison
+    can fail on each path)."""
+    at_lead, closer = in_place_board_cases()
+    records = run_board_cases(board_name, at_lead + closer, tmp_path)
+    broken = {"none": [], "exact": []}  # (case, first differing output byte)
+    for bc, record in zip(closer, records[len(at_lead):]):
+        got = np.frombuffer(bytes.fromhex(record["output"]), dtype=np.int8)
+        differ = np.flatnonzero(got != bc.expected.reshape(-1))
+        if differ.size:
+            broken[bc.scratch].append((bc, int(differ[0])))
+    summary = {mode: [(bc.case.x.shape, bc.case.out_shape, bc.lead, first)
+                      for bc, first in cases] for mode, cases in broken.items()}
+    print(f"{board_name}: of {len(closer)} cases 16 bytes closer, broken (x, out, lead, "
+          f"first differing byte): {summary}")
+    assert broken["none"] or broken["exact"], \
+        f"{board_name}: no layer broke 16 bytes closer than its lead"
+    if board_name in DSP_BOARDS:
+        assert broken["none"], f"{board_name}: the scratch-free path never broke closer"
+        assert any(first < block_pixels(bc.case) * bc.case.out_shape[-1]
+                   for bc, first in broken["exact"]), \
+            f"{board_name}: the block path never broke closer"
+
+
+# -- code size ---------------------------------------------------------------------------
+# A model's code (runtime and generated code, weights excluded) must fit 16 KB on the M4;
+# this kernel's share is 6,000 bytes of text and read-only data (the flags firmware builds
+# use at -O2: one function per section, so the linker keeps what a model calls).
+
+DIRECT_CODE_LIMIT = 6000
+M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2",
+            "-ffunction-sections"]
+
+
+def test_direct_code_size_on_m4(tmp_path):
+    """The kernel's object for the Cortex-M4 (the DSP build: the block path and the
+    scratch-free path) stays within DIRECT_CODE_LIMIT bytes."""
+    import shutil
+    import subprocess
+
+    from edgekd.verify.cffi_build import RUNTIME_INCLUDE, RUNTIME_SRC
+
+    gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
+    if gcc is None or size is None:
+        pytest.skip("arm-none-eabi-gcc not installed")
+    obj = tmp_path / "direct.o"
+    subprocess.run([gcc, *M4_FLAGS, "-I", str(RUNTIME_INCLUDE), "-I", str(RUNTIME_SRC), "-c",
+                    str(RUNTIME_SRC / "ekd_conv2d_direct_s8.c"), "-o", str(obj)], check=True)
+    dsp = subprocess.run([gcc, *M4_FLAGS, "-dM", "-E", "-x", "c", "-"], input="",
+                         capture_output=True, text=True, check=True).stdout
+    assert "__ARM_FEATURE_DSP 1" in dsp  # the build measured is the DSP one
+    # Berkeley format: text (code and read-only data), data, bss, ...
+    fields = subprocess.run([size, str(obj)], capture_output=True, text=True,
+                            check=True).stdout.splitlines()[1].split()
+    text, data = int(fields[0]), int(fields[1])
+    assert text + data <= DIRECT_CODE_LIMIT, f"{text} + {data} bytes"

@@ -30,7 +30,7 @@ from .fast_cases import (
     LAYER_SHAPES, RESNET8_DIRECT_SHAPES, FastCase, fast_cases, layer_case,
     residual_add_params,
 )
-from .test_conv_direct_s8 import BoardCase, expected_with_residual, resnet_add
+from .test_conv_direct_s8 import BoardCase, HostIO, expected_with_residual, resnet_add
 
 WINO = "ekd_conv2d_winograd_s8"
 WINO_ADD = "ekd_conv2d_winograd_add_s8"
@@ -55,33 +55,10 @@ def run_wino(runtime, case: FastCase, add_params: AddParams | None = None,
     ``scratch_bytes``. Untouched output bytes read 0x5A."""
     ffi, lib = runtime.ffi, runtime.lib
     p = case.params
-    x = np.ascontiguousarray(case.x, dtype=np.int8)
     w = np.ascontiguousarray(case.c_filter).view(np.int8)  # int16 Winograd weights
     b = np.ascontiguousarray(case.c_bias, dtype=np.int32)
-    out = np.full(case.out_shape, 0x5A, dtype=np.int8)
-    x_ptr, out_ptr = runtime.ptr("int8_t", x), runtime.ptr("int8_t", out)
-    if lead is not None:
-        buffer = np.full(max(out.size, lead + x.size), 0x5A, dtype=np.int8)
-        buffer[lead:lead + x.size] = x.reshape(-1)
-        x_ptr = ffi.from_buffer("int8_t[]", buffer[lead:])
-        out_ptr = ffi.from_buffer("int8_t[]", buffer)
-    keep = []
-    res_ptr = ffi.NULL
-    if raw_residual is not None:
-        res_ptr = raw_residual
-    elif add_params is not None:
-        r = np.ascontiguousarray(residual, dtype=np.int8).copy()
-        assert r.shape == tuple(case.out_shape)
-        if alias_residual:
-            assert lead is None
-            out = r
-            out_ptr = runtime.ptr("int8_t", out)
-        res_ptr = ffi.new("ekd_residual *")
-        a = runtime.add_params(add_params)
-        res_ptr.params = a
-        res_ptr.input = runtime.ptr("int8_t", r)
-        keep += [a, r]
-    dims = [runtime.dims(*x.shape), runtime.dims(*case.w.shape),
+    io = HostIO(runtime, case, add_params, residual, alias_residual, lead, raw_residual)
+    dims = [runtime.dims(*case.x.shape), runtime.dims(*case.w.shape),
             runtime.dims(*case.out_shape)]
     need = lib.ekd_conv2d_winograd_s8_scratch_size(*dims)
     size = need if scratch_bytes is None else scratch_bytes
@@ -90,17 +67,15 @@ def run_wino(runtime, case: FastCase, add_params: AddParams | None = None,
     ctx.buf = ffi.cast("void *", ffi.from_buffer(scratch))
     ctx.size = size
     quant, keep_q = runtime.quant(p.multiplier, p.shift)
-    args = (ctx, runtime.conv_params(p), quant, dims[0], x_ptr, dims[1],
-            runtime.ptr("int8_t", w), runtime.ptr("int32_t", b), dims[2], out_ptr)
+    args = (ctx, runtime.conv_params(p), quant, dims[0], io.x_ptr, dims[1],
+            runtime.ptr("int8_t", w), runtime.ptr("int32_t", b), dims[2], io.out_ptr)
     if kernel == WINO_ADD:
-        status = lib.ekd_conv2d_winograd_add_s8(*args, res_ptr)
+        status = lib.ekd_conv2d_winograd_add_s8(*args, io.res_ptr)
     else:
         assert add_params is None and raw_residual is None
         status = getattr(lib, kernel)(*args)
-    del keep, keep_q
-    if lead is not None:
-        out = buffer[:out.size].reshape(case.out_shape).copy()
-    return status, out
+    del keep_q
+    return status, io.output()
 
 
 def wino_case(shape, seed: int) -> FastCase:

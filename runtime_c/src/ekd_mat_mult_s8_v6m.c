@@ -1,0 +1,179 @@
+/*
+ * The matrix kernel of ekd_mat_mult_s8.h for Armv6-M (Cortex-M0, M0+, M1).
+ *
+ * Thumb-1 has no multiply-accumulate, eight low registers for most instructions, and
+ * sign-extending loads (LDRSB, LDRSH) only with a register offset; the portable file's
+ * two rows by four columns spill there. This one runs one weight row times the block's
+ * four columns per pass, written as assembly: per depth value, LDRB + SXTB bring the
+ * weight, and per column LDRH (immediate offset) + MULS + ADD do the multiply-accumulate
+ * into r8-r11, which only ADD touches. 64 instructions per 16 MACs (the asm statement
+ * moves its sums out through memory: GCC keeps no variable in a high register).
+ *
+ * LDRH has no sign extension, so the block holds each input plus 128 (0..255) in the
+ * portable layout (group g: column j's four values at 16 g + 4 j); the pass also sums
+ * the row's weights, and 128 times that sum comes off each accumulator. The sums stay
+ * exact: depth <= EKD_MAT_MULT_MAX_DEPTH products of at most 128 * 255.
+ *
+ * Requantization: ekd_requantize_v6m.h (no 64-bit product). Where the clamp's lower
+ * bound is at or above the output offset (ReLU), an accumulator <= 0 gives that bound
+ * without it: the requantized value of a non-positive accumulator is <= 0.
+ */
+#include "ekd_dsp.h"
+
+#if EKD_ARMV6M
+
+#include "ekd_fixedpoint.h"
+#include "ekd_mat_mult_s8.h"
+#include "ekd_requantize.h"
+#include "ekd_requantize_v6m.h"
+
+/* The assembly is in unified syntax, which GCC assumes for Thumb-1 only when built with
+ * -masm-syntax-unified; it restores its own after each asm statement. */
+#define EKD_V6M_UNIFIED ".syntax unified\n\t"
+
+/* What the block holds for input value x. */
+#define EKD_MM_BIAS 128
+
+void ekd_nn_block_copy(void *scratch, int32_t column, int32_t k0, const int8_t *src,
+                       int32_t count)
+{
+    uint16_t *block = (uint16_t *)scratch;
+    int32_t k = k0;
+    const int32_t end = k0 + count;
+    for (; k < end && (k & 3) != 0; ++k) {
+        block[16 * (k >> 2) + 4 * column + (k & 3)] = (uint16_t)(*src++ + EKD_MM_BIAS);
+    }
+    for (; k + 4 <= end; k += 4) {
+        uint16_t *dst = block + 16 * (k >> 2) + 4 * column;
+        dst[0] = (uint16_t)(src[0] + EKD_MM_BIAS);
+        dst[1] = (uint16_t)(src[1] + EKD_MM_BIAS);
+        dst[2] = (uint16_t)(src[2] + EKD_MM_BIAS);
+        dst[3] = (uint16_t)(src[3] + EKD_MM_BIAS);
+        src += 4;
+    }
+    for (; k < end; ++k) {
+        block[16 * (k >> 2) + 4 * column + (k & 3)] = (uint16_t)(*src++ + EKD_MM_BIAS);
+    }
+}
+
+void ekd_nn_block_set(void *scratch, int32_t column, int32_t k0, int32_t count,
+                      int32_t value)
+{
+    uint16_t *block = (uint16_t *)scratch;
+    const uint16_t stored = (uint16_t)(value + EKD_MM_BIAS);
+    int32_t k;
+    for (k = k0; k < k0 + count; ++k) {
+        block[16 * (k >> 2) + 4 * column + (k & 3)] = stored;
+    }
+}
+
+void ekd_nn_block_repeat(void *scratch, int32_t depth, int32_t column, int32_t from)
+{
+    uint16_t *block = (uint16_t *)scratch;
+    int32_t g, i;
+    for (g = 0; g < (depth + 3) / 4; ++g) {
+        for (i = 0; i < 4; ++i) {
+            block[16 * g + 4 * column + i] = block[16 * g + 4 * from + i];
+        }
+    }
+}
+
+/* Depth value k of a group: the weight (byte k of the row's four), then the four
+ * columns' inputs (halfword k of each column's four). r12 sums the weights. */
+#define EKD_MM_VALUE(k, x0, x1, x2, x3)         \
+    "ldrb   %[w], [%[wp], #" #k "]\n\t"         \
+    "sxtb   %[w], %[w]\n\t"                     \
+    "add    r12, %[w]\n\t"                      \
+    "ldrh   %[t], [%[xp], #" #x0 "]\n\t"        \
+    "muls   %[t], %[w], %[t]\n\t"               \
+    "add    r8, %[t]\n\t"                       \
+    "ldrh   %[t], [%[xp], #" #x1 "]\n\t"        \
+    "muls   %[t], %[w], %[t]\n\t"               \
+    "add    r9, %[t]\n\t"                       \
+    "ldrh   %[t], [%[xp], #" #x2 "]\n\t"        \
+    "muls   %[t], %[w], %[t]\n\t"               \
+    "add    r10, %[t]\n\t"                      \
+    "ldrh   %[t], [%[xp], #" #x3 "]\n\t"        \
+    "muls   %[t], %[w], %[t]\n\t"               \
+    "add    r11, %[t]\n\t"
+
+/* Requantize one accumulator (bias included), add the output offset, clamp. Under a
+ * ReLU clamp (lo at or above the offset) a sum <= 0 gives lo without a requantization:
+ * the requantized value of a non-positive sum is <= 0. Inlined: a call costs about a
+ * quarter of it. */
+static inline __attribute__((always_inline)) int8_t
+ekd_mm_output(int32_t acc, const ekd_requant_v6m *r, int32_t offset, int32_t lo, int32_t hi,
+              int relu)
+{
+    if (relu && acc <= 0) {
+        return (int8_t)lo;
+    }
+    return (int8_t)ekd_clamp_s32(ekd_requantize_v6m(acc, r) + offset, lo, hi);
+}
+
+void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block *block,
+                        const ekd_nn_output_params *params,
+                        int8_t *const out[EKD_MAT_MULT_COLUMNS])
+{
+    const int32_t groups = (block->depth + 3) / 4;
+    const uint16_t *const columns = (const uint16_t *)block->scratch;
+    const uint16_t *const end = columns + 16 * groups;
+    const int32_t *const bias = params->bias;
+    const int32_t *const multiplier = params->quant->multiplier;
+    const int32_t *const shift = params->quant->shift;
+    const int32_t offset = params->output_offset;
+    const int32_t lo = params->activation_min, hi = params->activation_max;
+    const int relu = offset <= lo;
+    int8_t *const o0 = out[0], *const o1 = out[1], *const o2 = out[2], *const o3 = out[3];
+    /* Row `row` starts at row group row / 4, row row % 4 within each 16-byte block. */
+    const int8_t *row_weights = weights;
+    int32_t row;
+
+    for (row = 0; row < rows; ++row) {
+        const int8_t *wp = row_weights;
+        const uint16_t *xp = columns;
+        int32_t acc[5]; /* the four columns' sums, the row's sum of weights */
+        int32_t w, t, correction;
+        ekd_requant_v6m r;
+        __asm__ volatile(EKD_V6M_UNIFIED "movs   %[t], #0\n\t"
+                         "mov    r8, %[t]\n\t"
+                         "mov    r9, %[t]\n\t"
+                         "mov    r10, %[t]\n\t"
+                         "mov    r11, %[t]\n\t"
+                         "mov    r12, %[t]\n"
+                         "1:\n\t"
+                         EKD_MM_VALUE(0, 0, 8, 16, 24)
+                         EKD_MM_VALUE(1, 2, 10, 18, 26)
+                         EKD_MM_VALUE(2, 4, 12, 20, 28)
+                         EKD_MM_VALUE(3, 6, 14, 22, 30)
+                         "adds   %[wp], #16\n\t"
+                         "adds   %[xp], #32\n\t"
+                         "cmp    %[xp], %[end]\n\t"
+                         "bne    1b\n\t"
+                         "mov    %[t], r8\n\t"
+                         "str    %[t], [%[acc], #0]\n\t"
+                         "mov    %[t], r9\n\t"
+                         "str    %[t], [%[acc], #4]\n\t"
+                         "mov    %[t], r10\n\t"
+                         "str    %[t], [%[acc], #8]\n\t"
+                         "mov    %[t], r11\n\t"
+                         "str    %[t], [%[acc], #12]\n\t"
+                         "mov    %[t], r12\n\t"
+                         "str    %[t], [%[acc], #16]\n\t"
+                         : [wp] "+l"(wp), [xp] "+l"(xp), [w] "=&l"(w), [t] "=&l"(t)
+                         : [end] "l"(end), [acc] "l"(acc)
+                         : "r8", "r9", "r10", "r11", "r12", "cc", "memory");
+        /* The bias, less the inputs' +128 (the code generator bounds the final sums). */
+        correction = ekd_wrapping_add_s32(bias[row], -EKD_MM_BIAS * acc[4]);
+        r = ekd_requant_v6m_make(multiplier[row], shift[row]);
+        o0[row] = ekd_mm_output(acc[0] + correction, &r, offset, lo, hi, relu);
+        o1[row] = ekd_mm_output(acc[1] + correction, &r, offset, lo, hi, relu);
+        o2[row] = ekd_mm_output(acc[2] + correction, &r, offset, lo, hi, relu);
+        o3[row] = ekd_mm_output(acc[3] + correction, &r, offset, lo, hi, relu);
+        row_weights += (row & 3) == 3 ? 16 * groups - 12 : 4;
+    }
+}
+
+#else
+typedef int ekd_mat_mult_s8_v6m_unused; /* ISO C forbids an empty translation unit */
+#endif /* EKD_ARMV6M */
