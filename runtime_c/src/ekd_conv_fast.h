@@ -28,26 +28,12 @@ static inline ekd_status ekd_validate_scratch(const ekd_context *ctx, int32_t ne
     return EKD_OK;
 }
 
-/* Pointers, ekd_validate_conv and the fast requantization's multipliers and shifts. */
-static inline ekd_status ekd_validate_conv_fast(const ekd_conv_params *params,
-                                                const ekd_per_channel_quant *quant,
-                                                const ekd_dims *input_dims,
-                                                const int8_t *input,
-                                                const ekd_dims *filter_dims,
-                                                const int8_t *filter,
-                                                const ekd_dims *output_dims,
-                                                const int8_t *output)
-{
-    ekd_status status;
-    if (params == NULL || quant == NULL || input == NULL || filter == NULL ||
-        output == NULL) {
-        return EKD_ERROR_ARGUMENT;
-    }
-    status = ekd_validate_conv(params, quant, input_dims, filter_dims, output_dims);
-    if (status != EKD_OK) {
-        return status;
-    }
-    return ekd_requantize_fast_valid(quant, output_dims->c) ? EKD_OK : EKD_ERROR_ARGUMENT;
-}
+/* Pointers, ekd_validate_conv and the fast requantization's multipliers and shifts (out
+ * of line, ekd_validate.c, as ekd_validate_conv). */
+ekd_status ekd_validate_conv_fast(const ekd_conv_params *params,
+                                  const ekd_per_channel_quant *quant,
+                                  const ekd_dims *input_dims, const int8_t *input,
+                                  const ekd_dims *filter_dims, const int8_t *filter,
+                                  const ekd_dims *output_dims, const int8_t *output);
 
 #endif /* EDGEKD_EKD_CONV_FAST_H */

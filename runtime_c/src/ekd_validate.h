@@ -48,24 +48,11 @@ static inline ekd_status ekd_validate_per_channel_quant(const ekd_per_channel_qu
     return EKD_OK;
 }
 
-/* Checks common to CONV_2D and DEPTHWISE_CONV_2D (the channel relations differ). */
-static inline ekd_status ekd_validate_conv(const ekd_conv_params *params,
-                                           const ekd_per_channel_quant *quant,
-                                           const ekd_dims *input_dims,
-                                           const ekd_dims *filter_dims,
-                                           const ekd_dims *output_dims)
-{
-    if (!ekd_dims_valid(input_dims) || !ekd_dims_valid(filter_dims) ||
-        !ekd_dims_valid(output_dims) || input_dims->n != output_dims->n) {
-        return EKD_ERROR_ARGUMENT;
-    }
-    if (params->stride_h < 1 || params->stride_w < 1 || params->dilation_h < 1 ||
-        params->dilation_w < 1 || params->pad_h < 0 || params->pad_w < 0 ||
-        !ekd_offset_valid(params->input_offset) || !ekd_offset_valid(params->output_offset) ||
-        !ekd_activation_valid(params->activation_min, params->activation_max)) {
-        return EKD_ERROR_ARGUMENT;
-    }
-    return ekd_validate_per_channel_quant(quant, output_dims->c);
-}
+/* Checks common to CONV_2D and DEPTHWISE_CONV_2D (the channel relations differ). Out of
+ * line (ekd_validate.c): a dozen kernels share it, and an inlined copy in each would cost
+ * a firmware that links several of them a few hundred bytes per kernel. */
+ekd_status ekd_validate_conv(const ekd_conv_params *params, const ekd_per_channel_quant *quant,
+                             const ekd_dims *input_dims, const ekd_dims *filter_dims,
+                             const ekd_dims *output_dims);
 
 #endif /* EDGEKD_EKD_VALIDATE_H */
