@@ -6,7 +6,8 @@
  * folded into the bias offline, so the zero point's products cancel exactly what TFLM's
  * reference skips: the same bytes as ekd_conv2d_s8, for any filter size, stride,
  * dilation and padding. A filter row inside the input (dilation_w 1) is one contiguous
- * run of kw * in_c values and is copied in one call.
+ * run of kw * in_c values and is copied in one call; so is a one-channel input's row
+ * that the input clips, gathered on the stack first.
  */
 #include "edgekd/ekd.h"
 #include "ekd_conv_fast.h"
@@ -66,6 +67,57 @@ static void ekd_im2col_column(void *scratch, int32_t column, const ekd_conv_para
     }
 }
 
+/* Widest filter row ekd_im2col_column_one_channel gathers on the stack at once. */
+#define EKD_IM2COL_SHORT_ROW 16
+
+/* ekd_im2col_column for a one-channel input (a spectrogram, a grey image), where a
+ * filter row is a few values: a row the input clips (at the borders) is gathered on the
+ * stack, the zero point in the padding, and copied in one call rather than one call per
+ * tap. Out of line and chosen once per layer, so that other layers run the code they
+ * did. */
+static __attribute__((noinline)) void
+ekd_im2col_column_one_channel(void *scratch, int32_t column, const ekd_conv_params *params,
+                              const ekd_dims *input_dims, const int8_t *image,
+                              const ekd_dims *filter_dims, int32_t out_y, int32_t out_x)
+{
+    const int32_t in_h = input_dims->h, in_w = input_dims->w;
+    const int32_t kernel_h = filter_dims->h, kernel_w = filter_dims->w;
+    const int32_t zero_point = -params->input_offset;
+    const int32_t y0 = out_y * params->stride_h - params->pad_h;
+    const int32_t x0 = out_x * params->stride_w - params->pad_w;
+    const int32_t dilation_w = params->dilation_w;
+    const int32_t x_last = x0 + (kernel_w - 1) * dilation_w;
+    const int contiguous = dilation_w == 1 && x0 >= 0 && x_last < in_w;
+    int8_t values[EKD_IM2COL_SHORT_ROW];
+    int32_t ky, k = 0;
+
+    for (ky = 0; ky < kernel_h; ++ky, k += kernel_w) {
+        const int32_t y = y0 + ky * params->dilation_h;
+        const int8_t *row;
+        int32_t kx;
+        if (y < 0 || y >= in_h) {
+            ekd_nn_block_set(scratch, column, k, kernel_w, zero_point);
+            continue;
+        }
+        row = image + (size_t)y * in_w;
+        if (contiguous) {
+            ekd_nn_block_copy(scratch, column, k, row + x0, kernel_w);
+            continue;
+        }
+        for (kx = 0; kx < kernel_w;) {
+            const int32_t count = kernel_w - kx < EKD_IM2COL_SHORT_ROW ? kernel_w - kx
+                                                                       : EKD_IM2COL_SHORT_ROW;
+            int32_t i;
+            for (i = 0; i < count; ++i) {
+                const int32_t x = x0 + (kx + i) * dilation_w;
+                values[i] = x >= 0 && x < in_w ? row[x] : (int8_t)zero_point;
+            }
+            ekd_nn_block_copy(scratch, column, k + kx, values, count);
+            kx += count;
+        }
+    }
+}
+
 void ekd_nn_conv_s8(const ekd_conv_params *params, const ekd_per_channel_quant *quant,
                     const ekd_dims *input_dims, const int8_t *input,
                     const ekd_dims *filter_dims, const int8_t *filter, const int32_t *bias,
@@ -76,6 +128,7 @@ void ekd_nn_conv_s8(const ekd_conv_params *params, const ekd_per_channel_quant *
     const int32_t pixels = output_dims->h * out_w;
     ekd_nn_output_params out_params;
     ekd_nn_block block;
+    const int one_channel = input_dims->c == 1;
     int32_t batch, pixel;
 
     block.scratch = scratch;
@@ -96,8 +149,13 @@ void ekd_nn_conv_s8(const ekd_conv_params *params, const ekd_per_channel_quant *
             int32_t j;
             for (j = 0; j < EKD_MAT_MULT_COLUMNS; ++j) {
                 if (pixel + j < pixels) {
-                    ekd_im2col_column(scratch, j, params, input_dims, image, filter_dims, y,
-                                      x);
+                    if (one_channel) {
+                        ekd_im2col_column_one_channel(scratch, j, params, input_dims, image,
+                                                      filter_dims, y, x);
+                    } else {
+                        ekd_im2col_column(scratch, j, params, input_dims, image, filter_dims,
+                                          y, x);
+                    }
                     out[j] = out_image + (size_t)(pixel + j) * out_c;
                     if (++x == out_w) {
                         x = 0;

@@ -37,22 +37,26 @@
 void ekd_nn_block_copy(void *scratch, int32_t column, int32_t k0, const int8_t *src,
                        int32_t count)
 {
-    uint16_t *block = (uint16_t *)scratch;
-    int32_t k = k0;
-    const int32_t end = k0 + count;
-    for (; k < end && (k & 3) != 0; ++k) {
-        block[16 * (k >> 2) + 4 * column + (k & 3)] = (uint16_t)(*src++ + EKD_MM_BIAS);
+    /* Value k of the column: halfword 16 (k / 4) + 4 column + k % 4, i.e. dst[k % 4] with
+     * dst stepping 16 halfwords per group. im2col copies many short runs (a filter row
+     * of a one-channel input is a few values), so the call is kept short. */
+    uint16_t *dst = (uint16_t *)scratch + 4 * (k0 & ~3) + 4 * column;
+    int32_t i = k0 & 3;
+    const int8_t *const end = src + count;
+    if (i != 0) {
+        for (; i < 4 && src != end; ++i) {
+            dst[i] = (uint16_t)(*src++ + EKD_MM_BIAS);
+        }
+        dst += 16;
     }
-    for (; k + 4 <= end; k += 4) {
-        uint16_t *dst = block + 16 * (k >> 2) + 4 * column;
+    for (; end - src >= 4; src += 4, dst += 16) {
         dst[0] = (uint16_t)(src[0] + EKD_MM_BIAS);
         dst[1] = (uint16_t)(src[1] + EKD_MM_BIAS);
         dst[2] = (uint16_t)(src[2] + EKD_MM_BIAS);
         dst[3] = (uint16_t)(src[3] + EKD_MM_BIAS);
-        src += 4;
     }
-    for (; k < end; ++k) {
-        block[16 * (k >> 2) + 4 * column + (k & 3)] = (uint16_t)(*src++ + EKD_MM_BIAS);
+    for (i = 0; src != end; ++i) {
+        dst[i] = (uint16_t)(*src++ + EKD_MM_BIAS);
     }
 }
 
@@ -97,18 +101,24 @@ void ekd_nn_block_repeat(void *scratch, int32_t depth, int32_t column, int32_t f
     "muls   %[t], %[w], %[t]\n\t"               \
     "add    r11, %[t]\n\t"
 
-/* Requantize one accumulator (bias included), add the output offset, clamp. Under a
- * ReLU clamp (lo at or above the offset) a sum <= 0 gives lo without a requantization:
- * the requantized value of a non-positive sum is <= 0. Inlined: a call costs about a
- * quarter of it. */
+/* One output of a row: requantize the accumulator (bias included), add the output
+ * offset, clamp. Under a ReLU clamp (lo at or above the offset) a sum <= 0 gives lo
+ * without a requantization: the requantized value of a non-positive sum is <= 0.
+ * Inlined (a call costs about a third of the short path). */
 static inline __attribute__((always_inline)) int8_t
 ekd_mm_output(int32_t acc, const ekd_requant_v6m *r, int32_t offset, int32_t lo, int32_t hi,
               int relu)
 {
+    int32_t v;
     if (relu && acc <= 0) {
         return (int8_t)lo;
     }
-    return (int8_t)ekd_clamp_s32(ekd_requantize_v6m(acc, r) + offset, lo, hi);
+    if ((uint32_t)acc + (uint32_t)EKD_REQUANT_V6M_SHORT_ACC < r->short_limit) {
+        v = ekd_requantize_v6m_short(acc, r->m_lo, r->m_hi, r->short_round, r->short_shift);
+    } else {
+        v = ekd_requantize_v6m_long(acc, r->multiplier, r->shift);
+    }
+    return (int8_t)ekd_clamp_s32(v + offset, lo, hi);
 }
 
 void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block *block,
@@ -133,7 +143,7 @@ void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block 
         const int8_t *wp = row_weights;
         const uint16_t *xp = columns;
         int32_t acc[5]; /* the four columns' sums, the row's sum of weights */
-        int32_t w, t, correction;
+        int32_t w, t, correction, v0, v1, v2, v3;
         ekd_requant_v6m r;
         __asm__ volatile(EKD_V6M_UNIFIED "movs   %[t], #0\n\t"
                          "mov    r8, %[t]\n\t"
@@ -165,11 +175,24 @@ void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block 
                          : "r8", "r9", "r10", "r11", "r12", "cc", "memory");
         /* The bias, less the inputs' +128 (the code generator bounds the final sums). */
         correction = ekd_wrapping_add_s32(bias[row], -EKD_MM_BIAS * acc[4]);
-        r = ekd_requant_v6m_make(multiplier[row], shift[row]);
-        o0[row] = ekd_mm_output(acc[0] + correction, &r, offset, lo, hi, relu);
-        o1[row] = ekd_mm_output(acc[1] + correction, &r, offset, lo, hi, relu);
-        o2[row] = ekd_mm_output(acc[2] + correction, &r, offset, lo, hi, relu);
-        o3[row] = ekd_mm_output(acc[3] + correction, &r, offset, lo, hi, relu);
+        v0 = acc[0] + correction;
+        v1 = acc[1] + correction;
+        v2 = acc[2] + correction;
+        v3 = acc[3] + correction;
+        /* Under ReLU about half the outputs are <= 0; a row whose four all are needs no
+         * multiplier (v <= 0 iff v - 1 < 0: |v| < 2^30). */
+        if (relu && ((v0 - 1) & (v1 - 1) & (v2 - 1) & (v3 - 1)) < 0) {
+            o0[row] = (int8_t)lo;
+            o1[row] = (int8_t)lo;
+            o2[row] = (int8_t)lo;
+            o3[row] = (int8_t)lo;
+        } else {
+            r = ekd_requant_v6m_make(multiplier[row], shift[row]);
+            o0[row] = ekd_mm_output(v0, &r, offset, lo, hi, relu);
+            o1[row] = ekd_mm_output(v1, &r, offset, lo, hi, relu);
+            o2[row] = ekd_mm_output(v2, &r, offset, lo, hi, relu);
+            o3[row] = ekd_mm_output(v3, &r, offset, lo, hi, relu);
+        }
         row_weights += (row & 3) == 3 ? 16 * groups - 12 : 4;
     }
 }

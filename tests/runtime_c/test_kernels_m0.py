@@ -5,8 +5,9 @@ ekd_mat_mult_s8_v6m.c (behind ekd_conv2d_1x1_s8 and ekd_conv2d_im2col_s8),
 the Armv6-M loop of ekd_depthwise_group_s8.c (ekd_depthwise_conv2d_fast_s8) and
 ekd_requantize_v6m.h only compile for Armv6-M, so the host tests never run them. One
 firmware per hypothesis example holds realistic layers and random cases (fast_cases.py)
-and a sweep of the requantization's operands; the host compares the bytes it prints with
-the reference. The micro:bit has 16 KiB of RAM: layers whose output or scratch would not
+and a sweep of the requantization's operands (with extra ones on both sides of where
+ekd_requantize_v6m.h switches between its short and long paths: |acc| = 2^15, shift
+15/16); the host compares the bytes it prints with the reference. The micro:bit has 16 KiB of RAM: layers whose output or scratch would not
 fit are left out, and the requantization sweep is short.
 """
 from __future__ import annotations
@@ -18,11 +19,13 @@ from hypothesis import strategies as st
 
 from .fast_cases import LAYER_SHAPES, fast_cases, layer_case, mat_mult_block_bytes
 from .test_kernels_on_board import PROBE, run_on_board
+from .test_requantize import fast_operands
 
 BOARD = "microbit"
 M0_KERNELS = ("ekd_conv2d_1x1_s8", "ekd_conv2d_im2col_s8", "ekd_depthwise_conv2d_fast_s8")
 CASES_PER_KERNEL = 8
-REQUANTIZE_SAMPLES = 400
+REQUANTIZE_SAMPLES = 300
+SHORT_PATH_SAMPLES = 64
 MAX_OUTPUT_BYTES = 6000
 MAX_SCRATCH_BYTES = 4096
 
@@ -35,6 +38,26 @@ static int32_t ekd_requantize_fast_probe(int32_t acc, int32_t multiplier, int32_
     return ekd_requantize_v6m(acc, &r);
 }
 """
+
+
+def with_short_path_edges(rng: np.random.Generator, count: int) -> tuple[np.ndarray, ...]:
+    """test_requantize.fast_operands, plus accumulators and shifts at the edges of
+    ekd_requantize_v6m's short path (|acc| < 2^15, right shift <= 15) and random ones
+    inside it, exact ties of the final rounding included."""
+    acc, mult, shift = fast_operands(rng, count)
+    acc_e, mult_e, shift_e = (a.ravel() for a in np.meshgrid(
+        [-(1 << 15) - 1, -(1 << 15), -(1 << 15) + 1, -1, 1, (1 << 15) - 1, 1 << 15,
+         (1 << 15) + 1],
+        [1, 1 << 30, (1 << 31) - 1, 0x7FFF8001], [-1, -15, -16]))
+    small = rng.integers(-(1 << 15) + 1, 1 << 15, size=SHORT_PATH_SAMPLES)
+    small_mult = rng.integers(0, 1 << 31, size=SHORT_PATH_SAMPLES)
+    small_shift = rng.integers(-15, 0, size=SHORT_PATH_SAMPLES)
+    tie = rng.integers(0, 4, size=SHORT_PATH_SAMPLES) == 0
+    small_mult = np.where(tie, 1 << 30, small_mult)
+    small = np.where(tie, np.clip((rng.integers(-64, 64, size=SHORT_PATH_SAMPLES) * 2 + 1)
+                                  << (-small_shift), -(1 << 15) + 1, (1 << 15) - 1), small)
+    return (np.concatenate([acc, acc_e, small]), np.concatenate([mult, mult_e, small_mult]),
+            np.concatenate([shift, shift_e, small_shift]))
 
 
 def fits(case) -> bool:
@@ -62,5 +85,6 @@ def test_m0_kernels_bit_exact(data, tmp_path_factory, monkeypatch):
     from . import test_kernels_on_board as on_board
     monkeypatch.setattr(on_board, "PROBE", M0_PROBE)
     monkeypatch.setattr(on_board, "REQUANTIZE_SAMPLES", REQUANTIZE_SAMPLES)
+    monkeypatch.setattr(on_board, "fast_operands", with_short_path_edges)
     assert PROBE != M0_PROBE
     run_on_board(BOARD, cases, [], seed, tmp_path_factory.mktemp(BOARD))
