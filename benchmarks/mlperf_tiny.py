@@ -180,9 +180,14 @@ def arena_verdicts() -> list[str]:
     for model, path in MODELS.items():
         graph = load_model(path)
         io = sum(graph.tensor(n).nbytes for n in (*graph.inputs, *graph.outputs))
-        arena = generate_model(graph, "m").plan.arena_bytes
+        plan = generate_model(graph, "m").plan
+        arena = plan.arena_bytes
+        # TFLM's arena holds its input and output tensors; ours can too, at no cost
+        # where the plan keeps them a place (ArenaPlan.io_offsets).
+        io_note = ("input and output inside" if plan.io_offsets else
+                   f"+ input/output {arena + io:,} B")
         limit = ARENA_RATIO * TFLM_ARENA[model]
-        lines.append(f"- {model} arena: {arena:,} B (+ input/output {arena + io:,} B) "
+        lines.append(f"- {model} arena: {arena:,} B ({io_note}) "
                      f"<= {limit:,.0f} B (0.6 x TFLM's {TFLM_ARENA[model]:,} B): "
                      f"{'met' if arena <= limit else 'MISSED'}")
     return lines

@@ -45,8 +45,9 @@
  * Code size (DSP): one function per stage, shared by every way of writing: one pass
  * function for one or two pixels, plain, clamped or with the residual (the differences
  * are branches in its output stage, once per channel pair, outside the inner loop); one
- * block path likewise; one residual stage (ekd_direct_add) that both call. About 5 KB of
- * Cortex-M4 code in all, where a copy per pixel count and way of writing took 11.8 KB
+ * block path likewise; one residual stage (ekd_direct_add over ekd_add_run, ekd_add_run.c,
+ * the loop the ADD layer and Winograd run too) that both call. About 4.3 KB of Cortex-M4 code in all, where a
+ * copy per pixel count and way of writing took 11.8 KB
  * (the code counts against a model's flash like its weights). Portable C:
  * plain multiply-accumulate on int8 loads, two channels x four pixels (the registers of a
  * Cortex-M3); it has no block path and never touches the scratch.
@@ -86,8 +87,7 @@ typedef struct {
     const int32_t *bias, *tap_sums;
     const ekd_per_channel_quant *quant;
     int32_t input_offset, output_offset, activation_min, activation_max;
-    const ekd_add_params *add; /* the residual ADD's; NULL: no residual */
-    int32_t add_half;          /* its fast form applies (DSP: ekd_direct_add_half_valid) */
+    const ekd_add_prepared *add; /* the residual ADD's; NULL: no residual */
 } ekd_direct_layer;
 
 /* The taps of a window inside the input: kernel rows [ky0, ky1), columns [kx0, kx1);
@@ -149,79 +149,15 @@ static inline uint32_t ekd_direct_base(const ekd_direct_layer *l, const ekd_dire
  * pixel: 128 bytes for the block path's four pixels, 64 for a pair). */
 #define EKD_DIRECT_ADD_CHUNK 32
 
-/* The residual ADD over `count` values: out[i] = ADD(conv[i], res[i]), res[i] read before
- * out[i] is written (they may be one byte), in a loop of its own so that its constants
- * stay in registers. With `half` (a constant at each call; ekd_direct_add_half_valid):
- * input 1 is the half input (multiplier 2^30, shift 0), input 2 rounds (right shift >= 1),
- * left_shift is TFLM's 20 (the shifts become immediates), activation_max is 127. Then
- * input 1's rescale SRDHM(t, 2^30), t = (x1 << 20) + offset1 << 20, is exactly t / 2 (t is
- * even), and the doubling the output requantization starts with gives back t itself;
- * input 2's doubled operand is (x2 << 21) + 2 * (offset2 << 20). A doubled operand has the
- * sign of its value (|value| < 2^29): ekd_requantize_fast's rounding, term for term. */
-static inline __attribute__((always_inline)) void
-ekd_direct_add_loop(const ekd_add_prepared *a, const int8_t *conv, const int8_t *res,
-                    int8_t *out, int32_t count, const int32_t left_shift, const int half)
+/* The one residual stage of every path (called once per pixel, or once per group of
+ * pixels where a chunk holds every channel, and chunk of channels): out[i] = ADD(conv[i],
+ * res[i]) by ekd_add_run (ekd_add_run.c, the ADD layer's loop: its half form, SMMLAR and
+ * SSAT, is exact as ekd_add_fast.h argues), res[i] read before out[i] is written (they
+ * may be one byte), with the ADD prepared once per call of the kernel (its frame). */
+static inline void ekd_direct_add(const ekd_add_prepared *a, const int8_t *conv,
+                                  const int8_t *res, int8_t *out, int32_t count)
 {
-    const ekd_add_input in1 = a->in1, in2 = a->in2;
-    const int32_t m = a->out_multiplier, e = a->out_right_shift;
-    const int32_t lo = a->activation_min, hi = a->activation_max;
-    const int32_t offset2_doubled = ekd_wrapping_shift_left_s32(in2.offset_shifted, 1);
-    /* With `half` the output offset rides in the rounding term: floor((t + h + offset *
-     * 2^e) / 2^e) = floor((t + h) / 2^e) + offset, and |t| < 2^29 with e <= 22 keeps the
-     * sum inside int32 (ekd_direct_add_half_valid). */
-    const int32_t h =
-        half ? a->out_half + (int32_t)((uint32_t)a->out_offset << e) : a->out_half;
-    const int32_t offset = half ? 0 : a->out_offset;
-    int32_t i;
-    for (i = 0; i < count; ++i) {
-        const int32_t x1 = conv[i], x2 = res[i];
-        int32_t v;
-        if (half) {
-            const int32_t d2 =
-                ekd_s32_from_bits((uint32_t)x2 << (left_shift + 1)) + offset2_doubled;
-            const int32_t s2 = ekd_floor_shift_right_s32(
-                ekd_smmlar(d2, in2.multiplier, in2.half - (int32_t)((uint32_t)d2 >> 31)),
-                in2.right_shift);
-            const int32_t d = ekd_s32_from_bits((uint32_t)x1 << left_shift) +
-                              in1.offset_shifted + 2 * s2;
-            v = ekd_floor_shift_right_s32(
-                ekd_smmlar(d, m, h - (int32_t)((uint32_t)d >> 31)), e);
-            /* activation_max is 127 here: SSAT, then the lower bound alone. */
-            v = __ssat(v, 8);
-            out[i] = (int8_t)(v < lo ? lo : v);
-        } else {
-            v = ekd_requantize_fast(ekd_add_rescale(x1, &in1, left_shift) +
-                                    ekd_add_rescale(x2, &in2, left_shift), m, e, h) + offset;
-            out[i] = (int8_t)ekd_clamp_s32(v, lo, hi);
-        }
-    }
-}
-
-/* The conditions of ekd_direct_add_loop's `half` form, on TFLM's parameters. */
-static int ekd_direct_add_half_valid(const ekd_add_params *p)
-{
-    return p->input1_multiplier == (int32_t)1 << 30 && p->input1_shift == 0 &&
-           p->left_shift == 20 && p->input2_shift <= -1 && p->output_shift >= -22 &&
-           p->activation_max == 127;
-}
-
-/* The one residual stage of every path (called once per pixel and chunk of channels):
- * the loop gets the registers to itself. The ADD's prepared form lives in this frame
- * only (the kernel's callers' frames stay small: the stack is RAM like the arena). */
-static __attribute__((noinline)) void ekd_direct_add(const ekd_add_params *p,
-                                                     const int8_t *conv, const int8_t *res,
-                                                     int8_t *out, int32_t count, int half)
-{
-    const ekd_add_prepared a = ekd_add_prepare(p);
-    if (half && res == out) {
-        /* The generated code's case, the sum written over the residual: one pointer less
-         * keeps more constants in registers. */
-        ekd_direct_add_loop(&a, conv, out, out, count, 20, 1);
-    } else if (half) {
-        ekd_direct_add_loop(&a, conv, res, out, count, 20, 1);
-    } else {
-        ekd_direct_add_loop(&a, conv, res, out, count, a.left_shift, 0);
-    }
+    ekd_add_run(a, conv, res, out, count);
 }
 
 /* The scratch-free path. */
@@ -315,8 +251,10 @@ ekd_direct_dot(const int8_t *wp, const int8_t *xp, int32_t step, int32_t rows, i
  * in the output stage, once per channel pair, outside the inner loop. Everything a pass
  * needs that does not depend on the channel is computed here once; a window inside the
  * input starts each channel at its folded bias (no tap sums). With a residual the
- * convolution's values of up to EKD_DIRECT_ADD_CHUNK channels wait on the stack, then
- * ekd_direct_add runs over them pixel by pixel. */
+ * convolution's values of up to EKD_DIRECT_ADD_CHUNK channels wait on the stack (pixel
+ * after pixel, the chunk's channel count apart), then ekd_direct_add runs over them: over
+ * the pixels at once where the chunk holds every channel (their outputs are adjacent),
+ * pixel by pixel otherwise. */
 static __attribute__((noinline)) void ekd_direct_pass(const ekd_direct_layer *l,
                                                       const ekd_direct_pixels *px,
                                                       int32_t pixels)
@@ -338,7 +276,7 @@ static __attribute__((noinline)) void ekd_direct_pass(const ekd_direct_layer *l,
     const int8_t *const w_first =
         l->filter + (size_t)(win->ky0 * l->kernel_w + win->kx0) * (size_t)l->in_c * 4;
     int8_t *const out = px->output + (size_t)px->pixel * (size_t)out_c;
-    const ekd_add_params *const add = l->add;
+    const ekd_add_prepared *const add = l->add;
     int8_t conv[2 * EKD_DIRECT_ADD_CHUNK];
     int32_t c0, c, j;
     for (c0 = 0; c0 < out_c; c0 += EKD_DIRECT_ADD_CHUNK) {
@@ -346,7 +284,7 @@ static __attribute__((noinline)) void ekd_direct_pass(const ekd_direct_layer *l,
         /* Where channel c's values go: the output, or the chunk's stack array. */
         int8_t *const o = add != NULL ? conv - c0 : out;
         int8_t *const o2 =
-            pixels > 1 ? o + (add != NULL ? EKD_DIRECT_ADD_CHUNK : (size_t)out_c) : o;
+            pixels > 1 ? o + (add != NULL ? (size_t)(c1 - c0) : (size_t)out_c) : o;
         for (c = c0; c < c1; c += 2) {
             /* Rows c and c + 1 sit side by side in their block (c is even); past out_c the
              * packed filter holds a zero row, computed from channel c's start, never
@@ -392,11 +330,15 @@ static __attribute__((noinline)) void ekd_direct_pass(const ekd_direct_layer *l,
             }
         }
         if (add != NULL) {
-            for (j = 0; j < pixels; ++j) {
+            /* Every channel in the chunk: the pixels' outputs are one run. */
+            const int whole = c1 - c0 == out_c;
+            const int32_t runs = whole ? 1 : pixels;
+            const int32_t count = whole ? pixels * out_c : c1 - c0;
+            for (j = 0; j < runs; ++j) {
                 const size_t at = (size_t)px->pixel * (size_t)out_c +
                                   (size_t)j * (size_t)out_c + (size_t)c0;
-                ekd_direct_add(add, conv + j * EKD_DIRECT_ADD_CHUNK, px->residual + at,
-                               px->output + at, c1 - c0, l->add_half);
+                ekd_direct_add(add, conv + j * (c1 - c0), px->residual + at,
+                               px->output + at, count);
             }
         }
     }
@@ -473,14 +415,14 @@ static inline void ekd_direct_run(const ekd_direct_layer *l, const ekd_direct_pi
     /* Locals: the int8 output stores could alias *l as far as the compiler knows. */
     const int32_t out_c = l->out_c, output_offset = l->output_offset;
     const int32_t act_min = l->activation_min, act_max = l->activation_max;
-    const ekd_add_params *const add_params = l->add;
+    const ekd_add_prepared *const add_params = l->add;
     int8_t *const output = px->output + (size_t)px->pixel * (size_t)out_c;
     const int8_t *const residual =
         add_params != NULL ? px->residual + (size_t)px->pixel * (size_t)out_c : NULL;
     ekd_add_prepared add;
     int32_t c, p, j;
     if (add_params != NULL) {
-        add = ekd_add_prepare(add_params);
+        add = *add_params; /* a local copy: the int8 stores may alias *l->add */
     }
     for (c = 0; c < out_c; c += 2) {
         /* Rows c and c + 1 sit side by side in their block (c is even); past out_c the
@@ -598,7 +540,8 @@ static __attribute__((noinline)) void ekd_direct_row(const ekd_direct_layer *l, 
  * scratch-free path one at a time (the kernel's entry calls it): a block's unused columns
  * are never written (a residual summed over itself cannot be written twice). With a
  * residual, the convolution's values of up to EKD_DIRECT_ADD_CHUNK channels wait in 128
- * bytes of stack and ekd_direct_add runs over them. All four windows are read before the
+ * bytes of stack and ekd_direct_add runs over them (over the four pixels at once where
+ * the chunk holds every channel: consecutive pixels, adjacent outputs). All four windows are read before the
  * first output is written: inside the write order's group of 4. */
 
 /* The window of output pixel (out_y, out_x) of `image` into the column at `column` (the
@@ -717,7 +660,7 @@ ekd_direct_block_path(const ekd_direct_layer *l, const int8_t *input, int32_t ou
     const int32_t offset = l->output_offset;
     const int32_t lo = l->activation_min, hi = l->activation_max;
     const int int8_range = lo == -128 && hi == 127;
-    const ekd_add_params *const add = l->add;
+    const ekd_add_prepared *const add = l->add;
     int8_t conv[4 * EKD_DIRECT_ADD_CHUNK];
     int32_t pixel, c0, c, j;
     /* The next window's pixel: image `b`, row `y`, column `x`. */
@@ -737,9 +680,10 @@ ekd_direct_block_path(const ekd_direct_layer *l, const int8_t *input, int32_t ou
         for (c0 = 0; c0 < out_c; c0 += EKD_DIRECT_ADD_CHUNK) {
             const int32_t c1 =
                 out_c - c0 < EKD_DIRECT_ADD_CHUNK ? out_c : c0 + EKD_DIRECT_ADD_CHUNK;
-            /* Where channel c's four values go: the output, or the chunk's stack array. */
+            /* Where channel c's four values go: the output, or the chunk's stack array
+             * (pixel after pixel, the chunk's channel count apart). */
             int8_t *const o = add != NULL ? conv - c0 : output + at;
-            const size_t o_step = add != NULL ? EKD_DIRECT_ADD_CHUNK : (size_t)out_c;
+            const size_t o_step = add != NULL ? (size_t)(c1 - c0) : (size_t)out_c;
             for (c = c0; c < c1; ++c) {
                 int8_t *p = o + c;
                 int32_t acc[4];
@@ -777,10 +721,14 @@ ekd_direct_block_path(const ekd_direct_layer *l, const int8_t *input, int32_t ou
                 }
             }
             if (add != NULL) {
-                for (j = 0; j < 4; ++j) {
+                /* Every channel in the chunk: the four pixels' outputs are one run. */
+                const int whole = c1 - c0 == out_c;
+                const int32_t runs = whole ? 1 : 4;
+                const int32_t count = whole ? 4 * out_c : c1 - c0;
+                for (j = 0; j < runs; ++j) {
                     const size_t at_j = at + (size_t)j * (size_t)out_c + (size_t)c0;
-                    ekd_direct_add(add, conv + j * EKD_DIRECT_ADD_CHUNK, residual + at_j,
-                                   output + at_j, c1 - c0, l->add_half);
+                    ekd_direct_add(add, conv + j * (c1 - c0), residual + at_j,
+                                   output + at_j, count);
                 }
             }
         }
@@ -817,6 +765,7 @@ ekd_status ekd_conv2d_direct_s8(const ekd_context *ctx, const ekd_conv_params *p
                                 const ekd_residual *residual)
 {
     ekd_direct_layer l;
+    ekd_add_prepared add; /* the residual ADD's, prepared once */
     const int8_t *res;
     int32_t out_h, out_w, total, pixel = 0;
     size_t image_bytes;
@@ -856,14 +805,17 @@ ekd_status ekd_conv2d_direct_s8(const ekd_context *ctx, const ekd_conv_params *p
     l.output_offset = params->output_offset;
     l.activation_min = params->activation_min;
     l.activation_max = params->activation_max;
-    l.add = residual != NULL ? residual->params : NULL;
-    l.add_half = 0;
-    res = residual != NULL ? residual->input : NULL;
+    l.add = NULL;
+    res = NULL;
+    if (residual != NULL) {
+        ekd_add_prepare_run(&add, residual->params);
+        l.add = &add;
+        res = residual->input;
+    }
     out_h = output_dims->h;
     total = output_dims->n * out_h * out_w;
     image_bytes = (size_t)l.in_h * l.in_w * l.in_c;
 #if EKD_ARM_DSP
-    l.add_half = residual != NULL && ekd_direct_add_half_valid(residual->params);
     /* The block path where the caller gives its scratch (aligned: STRD and LDM), the
      * scratch-free path otherwise: the same bytes either way. */
     if (ctx != NULL && ctx->buf != NULL && ((uintptr_t)ctx->buf & 3u) == 0 &&

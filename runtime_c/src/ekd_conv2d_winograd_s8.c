@@ -11,17 +11,23 @@
  * with the residual ADD that follows the convolution fused into its output (ekd.h:
  * ekd_residual): after the conv's own requantization and clamp, output[i] =
  * ADD(conv[i], residual->input[i]) (ekd_add_fast.h), the residual byte read just before
- * output[i] is written, so residual->input may be the output (a group's conv bytes wait
- * in a local array meanwhile: ekd_winograd_residual). The loop is inlined into
- * both with the residual a constant NULL in the first, which therefore compiles to the
- * kernel without the ADD (not one test more per value).
+ * output[i] is written, so residual->input may be the output. The conv bytes of a pass's
+ * pixels (two tiles: up to 2 rows of 4 pixels) wait in a local array for up to
+ * EKD_WINOGRAD_ADD_CHANNELS channels (four groups), then ekd_add_run (ekd_add_run.c, the
+ * ADD layer's loop) adds them in runs as long as the output allows: a pass's row of
+ * pixels at once where the chunk holds every channel (ResNet-8's 16), a pixel's chunk
+ * otherwise (ekd_winograd_residual). The loop is inlined into both with the residual a
+ * constant NULL in the first, which therefore compiles to the kernel without the ADD
+ * (not one test more per value).
  *
  * A tile row's last pass may hold one tile only; the other slot then repeats it (the
  * scratch layout wants both), but its outputs are stored once: stored again, a residual
  * in the output's place would be added twice.
  *
  * Write order (edgekd/codegen/optimized.py write_order): unchanged by the residual, which
- * is read and written at the same index: two tiles at a time after their reads.
+ * is read and written at the same index: two tiles at a time after their reads (a pass
+ * reads its input into the scratch before any group, so holding back a chunk's writes
+ * until its fourth group keeps them after the pass's reads).
  */
 #include "edgekd/ekd.h"
 #include "ekd_add_fast.h"
@@ -43,6 +49,12 @@
 #define EKD_WINO_ALWAYS_INLINE static inline
 #define EKD_WINO_NOINLINE static
 #endif
+
+/* Output channels whose conv bytes wait for the residual ADD (four groups): 8 pixels of
+ * them, 128 bytes of stack. */
+#define EKD_WINOGRAD_ADD_CHANNELS 16
+/* Pixels of a pass's row: two per tile. */
+#define EKD_WINOGRAD_PASS_W (2 * EKD_WINOGRAD_TILES)
 
 int32_t ekd_conv2d_winograd_s8_scratch_size(const ekd_dims *input_dims,
                                             const ekd_dims *filter_dims,
@@ -102,29 +114,28 @@ static ekd_status ekd_winograd_validate(const ekd_context *ctx, const ekd_conv_p
         ctx, ekd_conv2d_winograd_s8_scratch_size(input_dims, filter_dims, output_dims));
 }
 
-/* The residual ADD over one group's outputs of the two tiles: conv[t][a][b][r] is channel
- * c0 + r of output (a, b) of tile t. Apart from the convolution's loop, whose registers
- * the ADD's parameters would otherwise spill. */
-static void ekd_winograd_residual(const ekd_add_prepared *add,
-                                  const int8_t *conv, /* [tiles][2][2][4] */
-                                  int32_t tiles, const int32_t x0[EKD_WINOGRAD_TILES],
-                                  int32_t tile_y, int32_t c0, int32_t out_h, int32_t out_w,
-                                  int32_t out_c, int8_t *out_image, const int8_t *res_image)
+/* The residual ADD over one chunk of channels of a pass: conv[(a * EKD_WINOGRAD_PASS_W + x)
+ * * channels + k] is channel c0 + k of the pass's pixel (row a, column x) (`rows` x
+ * `pixels` of them, `channels` per pixel); `out` and `res` at the pass's first pixel,
+ * channel 0. Apart from the convolution's loop, whose registers it would otherwise take. */
+EKD_WINO_NOINLINE void ekd_winograd_residual(const ekd_add_prepared *add, const int8_t *conv,
+                                             int32_t rows, int32_t pixels, int32_t channels,
+                                             int32_t c0, int32_t out_w, int32_t out_c,
+                                             int8_t *out, const int8_t *res)
 {
-    const ekd_add_prepared a_ = *add; /* locals: the int8 stores may alias *add */
-    const int32_t channels = out_c - c0 < 4 ? out_c - c0 : 4;
-    int32_t t, a, b, r;
-    for (t = 0; t < tiles; ++t) {
-        for (a = 0; a < 2 && tile_y + a < out_h; ++a) {
-            for (b = 0; b < 2 && x0[t] + b < out_w; ++b) {
-                const size_t i =
-                    ((size_t)(tile_y + a) * out_w + (size_t)(x0[t] + b)) * out_c + c0;
-                const int8_t *value = conv + ((t * 2 + a) * 2 + b) * 4;
-                for (r = 0; r < channels; ++r) {
-                    /* The residual byte before the output byte: they may be the same. */
-                    const int32_t x2 = res_image[i + r];
-                    out_image[i + r] = ekd_add_element(&a_, value[r], x2);
-                }
+    const size_t row_bytes = (size_t)out_w * (size_t)out_c;
+    int32_t a, x;
+    for (a = 0; a < rows; ++a) {
+        const int8_t *const row = conv + a * EKD_WINOGRAD_PASS_W * channels;
+        int8_t *const out_row = out + (size_t)a * row_bytes;
+        const int8_t *const res_row = res + (size_t)a * row_bytes;
+        if (channels == out_c) {
+            /* Every channel (c0 is 0): the row's pixels are one run in the output too. */
+            ekd_add_run(add, row, res_row, out_row, pixels * out_c);
+        } else {
+            for (x = 0; x < pixels; ++x) {
+                const size_t i = (size_t)x * (size_t)out_c + (size_t)c0;
+                ekd_add_run(add, row + x * channels, res_row + i, out_row + i, channels);
             }
         }
     }
@@ -173,6 +184,8 @@ EKD_WINO_ALWAYS_INLINE void ekd_winograd_layer(const ekd_context *ctx,
                 const int32_t tiles = (out_w - tile_x + 1) / 2 < EKD_WINOGRAD_TILES
                                           ? (out_w - tile_x + 1) / 2
                                           : EKD_WINOGRAD_TILES;
+                /* With a residual: the chunk's conv bytes (ekd_winograd_residual). */
+                int8_t conv[2 * EKD_WINOGRAD_PASS_W * EKD_WINOGRAD_ADD_CHANNELS];
                 int32_t t, group;
                 for (t = 0; t < EKD_WINOGRAD_TILES; ++t) {
                     /* Past the row's last tile, repeat it: the same bytes again. */
@@ -183,7 +196,12 @@ EKD_WINO_ALWAYS_INLINE void ekd_winograd_layer(const ekd_context *ctx,
                 }
                 for (group = 0; group < out_groups; ++group) {
                     int32_t m[EKD_WINOGRAD_TILES][4][16];
-                    int8_t conv[EKD_WINOGRAD_TILES][2][2][4]; /* with a residual */
+                    /* The group's chunk: its first channel and its channel count. */
+                    const int32_t c0 =
+                        (group - group % (EKD_WINOGRAD_ADD_CHANNELS / 4)) * 4;
+                    const int32_t channels = out_c - c0 < EKD_WINOGRAD_ADD_CHANNELS
+                                                 ? out_c - c0
+                                                 : EKD_WINOGRAD_ADD_CHANNELS;
                     int32_t r;
                     ekd_nn_winograd_multiply(u, out_groups, group, in_groups, v, m);
                     for (r = 0; r < 4 && 4 * group + r < out_c; ++r) {
@@ -202,7 +220,8 @@ EKD_WINO_ALWAYS_INLINE void ekd_winograd_layer(const ekd_context *ctx,
                                     const int8_t value = ekd_requantize_output(
                                         acc, rq, output_offset, act_min, act_max);
                                     if (add != NULL) {
-                                        conv[t][a][b][r] = value;
+                                        conv[(a * EKD_WINOGRAD_PASS_W + 2 * t + b) *
+                                                 channels + (c - c0)] = value;
                                     } else {
                                         out_image[((size_t)(tile_y + a) * out_w +
                                                    (size_t)(x0[t] + b)) * out_c + c] = value;
@@ -211,10 +230,15 @@ EKD_WINO_ALWAYS_INLINE void ekd_winograd_layer(const ekd_context *ctx,
                             }
                         }
                     }
-                    if (add != NULL) {
-                        ekd_winograd_residual(add, &conv[0][0][0][0], tiles, x0, tile_y,
-                                              4 * group, out_h, out_w, out_c, out_image,
-                                              res_image);
+                    /* The chunk's last group: its ADD. */
+                    if (add != NULL && (4 * group + 4 >= c0 + channels)) {
+                        const size_t at =
+                            ((size_t)tile_y * out_w + (size_t)tile_x) * (size_t)out_c;
+                        const int32_t rows = out_h - tile_y < 2 ? out_h - tile_y : 2;
+                        const int32_t pixels = out_w - tile_x < 2 * tiles ? out_w - tile_x
+                                                                          : 2 * tiles;
+                        ekd_winograd_residual(add, conv, rows, pixels, channels, c0, out_w,
+                                              out_c, out_image + at, res_image + at);
                     }
                 }
             }
@@ -255,7 +279,7 @@ ekd_status ekd_conv2d_winograd_add_s8(const ekd_context *ctx, const ekd_conv_par
     if (status != EKD_OK) {
         return status;
     }
-    add = ekd_add_prepare(residual->params);
+    ekd_add_prepare_run(&add, residual->params);
     ekd_winograd_layer(ctx, params, quant, input_dims, input, filter, bias, output_dims,
                        output, &add, residual->input);
     return EKD_OK;

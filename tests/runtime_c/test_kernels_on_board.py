@@ -28,7 +28,7 @@ from edgekd.verify.qemu import run_firmware
 from .fast_cases import (
     KERNELS, LAYER_SHAPES, FastCase, fast_cases, layer_case, mat_mult_block_bytes,
 )
-from .test_add_fast_s8 import add_fast_accepts
+from .test_add_fast_s8 import add_fast_accepts, loop_cases
 from .test_add_s8 import add_cases
 from .test_requantize import fast_operands
 
@@ -229,5 +229,8 @@ def test_fast_kernels_bit_exact_on_board(board_name, data, tmp_path_factory):
     adds = [case for case in data.draw(st.lists(add_cases(), min_size=CASES_PER_KERNEL,
                                                 max_size=CASES_PER_KERNEL))
             if add_fast_accepts(case[0])]
+    # Every loop of ekd_add_run (the half form's SMMLAR/SSAT on the DSP boards), over 1,075
+    # of the input pairs each (every 61st: every value of each input).
+    adds += [(p, x1[::61], x2[::61]) for _, p, x1, x2 in loop_cases()]
     seed = data.draw(st.integers(0, 2**32 - 1))
     run_on_board(board_name, cases, adds, seed, tmp_path_factory.mktemp(board_name))
