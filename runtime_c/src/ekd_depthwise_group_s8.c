@@ -14,7 +14,9 @@
  * accumulate, so the compiler's version of the loop above spills there. Written as
  * assembly, a tap is LDRB + SXTB + LDR (the prepared weight) + MULS + ADD per channel,
  * the four sums in r8-r11, and the requantization is ekd_requantize_v6m.h's (no 64-bit
- * product; a non-positive sum under a ReLU clamp needs none).
+ * product; a non-positive sum under a ReLU clamp needs none, a positive one takes its
+ * sign-free form). A 3x3 window inside the input is unrolled (ekd_dw_window3x3_v6m:
+ * LDRSB with a register offset, no loop counters).
  */
 #include "ekd_dsp.h"
 
@@ -231,6 +233,81 @@ static inline void ekd_dw_window_v6m(const int8_t *r, const int32_t *wp, int32_t
                      : "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
 }
 
+/* One tap of a 3x3 window inside the input: channel c's input at p0 + o0 (c = 0),
+ * p1 + o0 (1), p0 + o2 (2), p1 + o2 (3), where p1 = p0 + 1 and o2 = o0 + 2. LDRSB's
+ * register offset saves the SXTB of EKD_DW_CHANNEL; the offsets, not the pointers, step
+ * from tap to tap. `k` is the tap's place in the weights from wp. */
+#define EKD_DW3_TAP(k)                               \
+    "ldrsb  %[x], [%[p0], %[o0]]\n\t"               \
+    "ldr    %[w], [%[wp], #" #k " * 16]\n\t"        \
+    "muls   %[x], %[w], %[x]\n\t"                    \
+    "add    r8, %[x]\n\t"                            \
+    "ldrsb  %[x], [%[p1], %[o0]]\n\t"               \
+    "ldr    %[w], [%[wp], #" #k " * 16 + 4]\n\t"    \
+    "muls   %[x], %[w], %[x]\n\t"                    \
+    "add    r9, %[x]\n\t"                            \
+    "ldrsb  %[x], [%[p0], %[o2]]\n\t"               \
+    "ldr    %[w], [%[wp], #" #k " * 16 + 8]\n\t"    \
+    "muls   %[x], %[w], %[x]\n\t"                    \
+    "add    r10, %[x]\n\t"                           \
+    "ldrsb  %[x], [%[p1], %[o2]]\n\t"               \
+    "ldr    %[w], [%[wp], #" #k " * 16 + 12]\n\t"   \
+    "muls   %[x], %[w], %[x]\n\t"                    \
+    "add    r11, %[x]\n\t"
+
+/* The next tap: x_step (r12) or, after a row's third, the step to the next row (lr). */
+#define EKD_DW3_STEP(reg)                            \
+    "add    %[o0], " reg "\n\t"                      \
+    "add    %[o2], " reg "\n\t"
+
+/* ekd_dw_window_v6m for a 3x3 kernel, unrolled: no loop counters, 17 instructions per
+ * tap instead of 24 plus each row's steps. full[9..12] start the sums, full[0] is
+ * x_step, full[13] the step from a row's third tap to the next row's first; the sums
+ * come back in sums[0..3]. Seven low registers (r7 may be the frame pointer). */
+static inline void ekd_dw_window3x3_v6m(const int8_t *r, const int32_t *wp,
+                                        const int32_t *full, int32_t sums[4])
+{
+    uintptr_t p0 = (uintptr_t)r, o0 = (uintptr_t)full, p1, o2, x, w;
+    uintptr_t wq = (uintptr_t)wp;
+    __asm__ volatile(EKD_V6M_UNIFIED "ldr    %[x], [%[o0], #36]\n\t"
+                     "mov    r8, %[x]\n\t"
+                     "ldr    %[x], [%[o0], #40]\n\t"
+                     "mov    r9, %[x]\n\t"
+                     "ldr    %[x], [%[o0], #44]\n\t"
+                     "mov    r10, %[x]\n\t"
+                     "ldr    %[x], [%[o0], #48]\n\t"
+                     "mov    r11, %[x]\n\t"
+                     "ldr    %[x], [%[o0], #0]\n\t"
+                     "mov    r12, %[x]\n\t"
+                     "ldr    %[x], [%[o0], #52]\n\t"
+                     "mov    lr, %[x]\n\t"
+                     "adds   %[p1], %[p0], #1\n\t"
+                     "movs   %[o0], #0\n\t"
+                     "movs   %[o2], #2\n\t"
+                     EKD_DW3_TAP(0) EKD_DW3_STEP("r12")
+                     EKD_DW3_TAP(1) EKD_DW3_STEP("r12")
+                     EKD_DW3_TAP(2) EKD_DW3_STEP("lr")
+                     EKD_DW3_TAP(3) EKD_DW3_STEP("r12")
+                     "adds   %[wp], #64\n\t" /* LDR's immediate offset ends at 124 */
+                     EKD_DW3_TAP(0) EKD_DW3_STEP("r12")
+                     EKD_DW3_TAP(1) EKD_DW3_STEP("lr")
+                     EKD_DW3_TAP(2) EKD_DW3_STEP("r12")
+                     EKD_DW3_TAP(3) EKD_DW3_STEP("r12")
+                     EKD_DW3_TAP(4)
+                     "mov    %[o0], r8\n\t"
+                     "mov    %[p1], r9\n\t"
+                     "mov    %[o2], r10\n\t"
+                     "mov    %[x], r11\n\t"
+                     : [p0] "+l"(p0), [o0] "+l"(o0), [wp] "+l"(wq), [p1] "=&l"(p1),
+                       [o2] "=&l"(o2), [x] "=&l"(x), [w] "=&l"(w)
+                     :
+                     : "r8", "r9", "r10", "r11", "r12", "lr", "cc", "memory");
+    sums[0] = ekd_s32_from_bits((uint32_t)o0);
+    sums[1] = ekd_s32_from_bits((uint32_t)p1);
+    sums[2] = ekd_s32_from_bits((uint32_t)o2);
+    sums[3] = ekd_s32_from_bits((uint32_t)x);
+}
+
 /* One channel of a tap with the input offset (r12) added to the input. */
 #define EKD_DW_CHANNEL_OFFSET(c, acc)                \
     "ldrb   %[x], [%[r], #" #c "]\n\t"              \
@@ -290,7 +367,8 @@ static void ekd_dw_group4_v6m(const ekd_nn_dw_group *g)
     ekd_requant_v6m requant[4];
     int32_t bias[4], full_window[4];
     const int32_t x_span = (kernel_w - 1) * dilation_w;
-    int32_t ctl[14], full[13];
+    const int kernel3x3 = kernel_h == 3 && kernel_w == 3;
+    int32_t ctl[14], full[14];
     int32_t i, out_y, out_x;
 
     for (i = 0; i < 4; ++i) {
@@ -314,6 +392,7 @@ static void ekd_dw_group4_v6m(const ekd_nn_dw_group *g)
     full[2] = row_step - kernel_w * x_step;
     full[3] = 0;
     full[4] = kernel_h;
+    full[13] = row_step - (kernel_w - 1) * x_step;
     for (i = 0; i < 4; ++i) {
         full[9 + i] = full_window[i];
         ctl[9 + i] = bias[i];
@@ -330,7 +409,10 @@ static void ekd_dw_group4_v6m(const ekd_nn_dw_group *g)
             const int32_t *sums = full + 5;
             int32_t c;
             /* |x| <= 128 and at most EKD_DW_PREPARED_TAPS taps: no overflow. */
-            if (ky1 - ky0 == kernel_h && x0 >= 0 && x0 + x_span < in_w) {
+            if (ky1 - ky0 == kernel_h && x0 >= 0 && x0 + x_span < in_w && kernel3x3) {
+                ekd_dw_window3x3_v6m(image + ((size_t)y0 * in_w + (size_t)x0) * channels,
+                                     weights, full, full + 5);
+            } else if (ky1 - ky0 == kernel_h && x0 >= 0 && x0 + x_span < in_w) {
                 ekd_dw_window_v6m(image + ((size_t)y0 * in_w + (size_t)x0) * channels,
                                   weights, full);
             } else {
@@ -353,12 +435,19 @@ static void ekd_dw_group4_v6m(const ekd_nn_dw_group *g)
                     }
                 }
             }
-            for (c = 0; c < 4; ++c) {
-                const int32_t v = sums[c];
-                out[c] = (int8_t)(relu && v <= 0
-                                  ? lo
-                                  : ekd_clamp_s32(ekd_requantize_v6m(v, &requant[c]) +
-                                                  out_offset, lo, hi));
+            if (relu) { /* a positive sum: no sign term, one bound to check */
+                for (c = 0; c < 4; ++c) {
+                    const int32_t v = sums[c];
+                    out[c] = (int8_t)(v <= 0 ? lo
+                                             : ekd_clamp_s32(ekd_requantize_v6m_positive(
+                                                                 v, &requant[c]) + out_offset,
+                                                             lo, hi));
+                }
+            } else {
+                for (c = 0; c < 4; ++c) {
+                    out[c] = (int8_t)ekd_clamp_s32(
+                        ekd_requantize_v6m(sums[c], &requant[c]) + out_offset, lo, hi);
+                }
             }
             out += channels;
         }

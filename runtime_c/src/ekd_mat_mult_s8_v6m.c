@@ -6,8 +6,8 @@
  * two rows by four columns spill there. This one runs one weight row times the block's
  * four columns per pass, written as assembly: per depth value, LDRB + SXTB bring the
  * weight, and per column LDRH (immediate offset) + MULS + ADD do the multiply-accumulate
- * into r8-r11, which only ADD touches. 64 instructions per 16 MACs (the asm statement
- * moves its sums out through memory: GCC keeps no variable in a high register).
+ * into r8-r11, which only ADD touches. 64 instructions per 16 MACs, and 4 per two
+ * groups for the pointers and the branch.
  *
  * LDRH has no sign extension, so the block holds each input plus 128 (0..255) in the
  * portable layout (group g: column j's four values at 16 g + 4 j); the pass also sums
@@ -113,7 +113,15 @@ ekd_mm_output(int32_t acc, const ekd_requant_v6m *r, int32_t offset, int32_t lo,
     if (relu && acc <= 0) {
         return (int8_t)lo;
     }
-    if ((uint32_t)acc + (uint32_t)EKD_REQUANT_V6M_SHORT_ACC < r->short_limit) {
+    if (relu) {
+        /* acc > 0: the short path's bound is acc < 2^15, and its sign term is 0. */
+        if ((uint32_t)acc < r->short_limit_positive) {
+            v = ekd_requantize_v6m_short_positive(acc, r->m_lo, r->m_hi, r->short_round,
+                                                  r->short_shift);
+        } else {
+            v = ekd_requantize_v6m_long(acc, r->multiplier, r->shift);
+        }
+    } else if ((uint32_t)acc + (uint32_t)EKD_REQUANT_V6M_SHORT_ACC < r->short_limit) {
         v = ekd_requantize_v6m_short(acc, r->m_lo, r->m_hi, r->short_round, r->short_shift);
     } else {
         v = ekd_requantize_v6m_long(acc, r->multiplier, r->shift);
@@ -121,9 +129,12 @@ ekd_mm_output(int32_t acc, const ekd_requant_v6m *r, int32_t offset, int32_t lo,
     return (int8_t)ekd_clamp_s32(v + offset, lo, hi);
 }
 
-void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block *block,
-                        const ekd_nn_output_params *params,
-                        int8_t *const out[EKD_MAT_MULT_COLUMNS])
+/* The rows of ekd_nn_mat_mult_s8, compiled once with relu = 1 and once with relu = 0 so
+ * that neither tests it per output. */
+static inline __attribute__((always_inline)) void
+ekd_mm_rows(const int8_t *weights, int32_t rows, const ekd_nn_block *block,
+            const ekd_nn_output_params *params, int8_t *const out[EKD_MAT_MULT_COLUMNS],
+            int relu)
 {
     const int32_t groups = (block->depth + 3) / 4;
     const uint16_t *const columns = (const uint16_t *)block->scratch;
@@ -133,52 +144,69 @@ void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block 
     const int32_t *const shift = params->quant->shift;
     const int32_t offset = params->output_offset;
     const int32_t lo = params->activation_min, hi = params->activation_max;
-    const int relu = offset <= lo;
     int8_t *const o0 = out[0], *const o1 = out[1], *const o2 = out[2], *const o3 = out[3];
     /* Row `row` starts at row group row / 4, row row % 4 within each 16-byte block. */
     const int8_t *row_weights = weights;
     int32_t row;
 
     for (row = 0; row < rows; ++row) {
-        const int8_t *wp = row_weights;
-        const uint16_t *xp = columns;
-        int32_t acc[5]; /* the four columns' sums, the row's sum of weights */
-        int32_t w, t, correction, v0, v1, v2, v3;
+        /* Addresses in, two of the sums out. */
+        uintptr_t wp = (uintptr_t)row_weights;
+        uintptr_t xp = (uintptr_t)columns;
+        /* In: the row's bias; out: the bias less the inputs' +128 (the code generator
+         * bounds the final sums, so the wrapping arithmetic of the asm is exact). */
+        int32_t correction = bias[row];
+        int32_t w, t, v0, v1, v2, v3;
         ekd_requant_v6m r;
+        /* Two groups per pass (the pointer steps and the branch cost 4 per pass); an
+         * odd group count enters at the second half with both pointers one group back
+         * (bit 5 of end - xp = 32 * groups, shifted into the sign). At the end the sums
+         * leave through the low registers the loop is done with. */
         __asm__ volatile(EKD_V6M_UNIFIED "movs   %[t], #0\n\t"
                          "mov    r8, %[t]\n\t"
                          "mov    r9, %[t]\n\t"
                          "mov    r10, %[t]\n\t"
                          "mov    r11, %[t]\n\t"
-                         "mov    r12, %[t]\n"
+                         "mov    r12, %[t]\n\t"
+                         "subs   %[t], %[end], %[xp]\n\t"
+                         "lsls   %[t], %[t], #26\n\t"
+                         "bpl    1f\n\t"
+                         "subs   %[wp], #16\n\t"
+                         "subs   %[xp], #32\n\t"
+                         "b      2f\n"
                          "1:\n\t"
                          EKD_MM_VALUE(0, 0, 8, 16, 24)
                          EKD_MM_VALUE(1, 2, 10, 18, 26)
                          EKD_MM_VALUE(2, 4, 12, 20, 28)
                          EKD_MM_VALUE(3, 6, 14, 22, 30)
-                         "adds   %[wp], #16\n\t"
-                         "adds   %[xp], #32\n\t"
+                         "2:\n\t"
+                         EKD_MM_VALUE(16, 32, 40, 48, 56)
+                         EKD_MM_VALUE(17, 34, 42, 50, 58)
+                         EKD_MM_VALUE(18, 36, 44, 52, 60)
+                         EKD_MM_VALUE(19, 38, 46, 54, 62)
+                         "adds   %[wp], #32\n\t"
+                         "adds   %[xp], #64\n\t"
                          "cmp    %[xp], %[end]\n\t"
                          "bne    1b\n\t"
-                         "mov    %[t], r8\n\t"
-                         "str    %[t], [%[acc], #0]\n\t"
-                         "mov    %[t], r9\n\t"
-                         "str    %[t], [%[acc], #4]\n\t"
-                         "mov    %[t], r10\n\t"
-                         "str    %[t], [%[acc], #8]\n\t"
-                         "mov    %[t], r11\n\t"
-                         "str    %[t], [%[acc], #12]\n\t"
                          "mov    %[t], r12\n\t"
-                         "str    %[t], [%[acc], #16]\n\t"
-                         : [wp] "+l"(wp), [xp] "+l"(xp), [w] "=&l"(w), [t] "=&l"(t)
-                         : [end] "l"(end), [acc] "l"(acc)
+                         "lsls   %[t], %[t], #7\n\t"
+                         "subs   %[c], %[c], %[t]\n\t"
+                         "mov    %[w], r8\n\t"
+                         "adds   %[w], %[w], %[c]\n\t"
+                         "mov    %[t], r9\n\t"
+                         "adds   %[t], %[t], %[c]\n\t"
+                         "mov    %[wp], r10\n\t"
+                         "adds   %[wp], %[wp], %[c]\n\t"
+                         "mov    %[xp], r11\n\t"
+                         "adds   %[xp], %[xp], %[c]\n\t"
+                         : [wp] "+l"(wp), [xp] "+l"(xp), [w] "=&l"(w), [t] "=&l"(t),
+                           [c] "+l"(correction)
+                         : [end] "l"(end)
                          : "r8", "r9", "r10", "r11", "r12", "cc", "memory");
-        /* The bias, less the inputs' +128 (the code generator bounds the final sums). */
-        correction = ekd_wrapping_add_s32(bias[row], -EKD_MM_BIAS * acc[4]);
-        v0 = acc[0] + correction;
-        v1 = acc[1] + correction;
-        v2 = acc[2] + correction;
-        v3 = acc[3] + correction;
+        v0 = w;
+        v1 = t;
+        v2 = ekd_s32_from_bits((uint32_t)wp);
+        v3 = ekd_s32_from_bits((uint32_t)xp);
         /* Under ReLU about half the outputs are <= 0; a row whose four all are needs no
          * multiplier (v <= 0 iff v - 1 < 0: |v| < 2^30). */
         if (relu && ((v0 - 1) & (v1 - 1) & (v2 - 1) & (v3 - 1)) < 0) {
@@ -194,6 +222,17 @@ void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block 
             o3[row] = ekd_mm_output(v3, &r, offset, lo, hi, relu);
         }
         row_weights += (row & 3) == 3 ? 16 * groups - 12 : 4;
+    }
+}
+
+void ekd_nn_mat_mult_s8(const int8_t *weights, int32_t rows, const ekd_nn_block *block,
+                        const ekd_nn_output_params *params,
+                        int8_t *const out[EKD_MAT_MULT_COLUMNS])
+{
+    if (params->output_offset <= params->activation_min) {
+        ekd_mm_rows(weights, rows, block, params, out, 1);
+    } else {
+        ekd_mm_rows(weights, rows, block, params, out, 0);
     }
 }
 

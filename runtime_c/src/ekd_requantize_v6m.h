@@ -46,6 +46,7 @@ typedef struct {
     /* 2^16 when the short path applies (e <= 15), else 0, so that one unsigned compare
      * of acc + 2^15 checks both; the rounding term 2^14 + 2^(14+e); 15 + e. */
     uint32_t short_limit;
+    uint32_t short_limit_positive; /* the same bound for acc > 0: 2^15 or 0 */
     int32_t short_round;
     int32_t short_shift;
     int32_t multiplier, shift; /* as given, for the long path */
@@ -59,6 +60,7 @@ static inline ekd_requant_v6m ekd_requant_v6m_make(int32_t multiplier, int32_t s
     r.m_hi = (int32_t)((uint32_t)multiplier >> 16);
     r.short_limit = e <= EKD_REQUANT_V6M_SHORT_SHIFT ? 2u * (uint32_t)EKD_REQUANT_V6M_SHORT_ACC
                                                       : 0u;
+    r.short_limit_positive = r.short_limit >> 1;
     r.short_round = e <= EKD_REQUANT_V6M_SHORT_SHIFT
                         ? (int32_t)((1u << 14) + (1u << (14 + e))) : 0;
     r.short_shift = 15 + e;
@@ -96,12 +98,34 @@ ekd_requantize_v6m_short(int32_t acc, int32_t m_lo, int32_t m_hi, int32_t round,
     return ekd_floor_shift_right_s32(a + ekd_floor_shift_right_s32(b, 16) + round - n, shift);
 }
 
+/* The short path for 0 < acc < 2^15 (the caller has checked acc < short_limit_positive):
+ * n = 0. */
+static inline __attribute__((always_inline)) int32_t
+ekd_requantize_v6m_short_positive(int32_t acc, int32_t m_lo, int32_t m_hi, int32_t round,
+                                  int32_t shift)
+{
+    const int32_t a = acc * m_hi;
+    const int32_t b = acc * m_lo; /* < 2^31: acc < 2^15, m_lo < 2^16 */
+    return (a + (b >> 16) + round) >> shift;
+}
+
 /* ekd_requantize_fast(acc, multiplier, right_shift, half) under its preconditions. */
 static inline __attribute__((always_inline)) int32_t
 ekd_requantize_v6m(int32_t acc, const ekd_requant_v6m *r)
 {
     if ((uint32_t)acc + (uint32_t)EKD_REQUANT_V6M_SHORT_ACC < r->short_limit) {
         return ekd_requantize_v6m_short(acc, r->m_lo, r->m_hi, r->short_round, r->short_shift);
+    }
+    return ekd_requantize_v6m_long(acc, r->multiplier, r->shift);
+}
+
+/* ekd_requantize_v6m for acc > 0. */
+static inline __attribute__((always_inline)) int32_t
+ekd_requantize_v6m_positive(int32_t acc, const ekd_requant_v6m *r)
+{
+    if ((uint32_t)acc < r->short_limit_positive) {
+        return ekd_requantize_v6m_short_positive(acc, r->m_lo, r->m_hi, r->short_round,
+                                                 r->short_shift);
     }
     return ekd_requantize_v6m_long(acc, r->multiplier, r->shift);
 }
