@@ -94,8 +94,8 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
     layers = [layer_code(graph, plan, index, node, name, weights)
               for index, node in enumerate(graph.nodes)]
     weight_list = guard_weights(layers, list(weights.values()))
-    past = max((kernels.past_plan_scratch(graph, node) for node in graph.nodes), default=0)
-    portable_arena_bytes = plan.arena_bytes + align_up(past)
+    past = [kernels.past_plan_scratch(graph, node) for node in graph.nodes]
+    portable_arena_bytes = plan.arena_bytes + align_up(max(past, default=0))
     context = {
         "name": name,
         "NAME": name.upper(),
@@ -113,8 +113,7 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
         "poison_at_start": _poison_at_start(plan),
         "io_offsets": plan.io_offsets,
         "portable_arena_bytes": portable_arena_bytes,
-        "past_layers": [i for i, node in enumerate(graph.nodes)
-                        if kernels.past_plan_scratch(graph, node)],
+        "past_layers": [i for i, nbytes in enumerate(past) if nbytes],
         "any_kernel": any(layer.kernel for layer in layers),
         "needs_string_h": any(layer.needs_memmove for layer in layers),
     }

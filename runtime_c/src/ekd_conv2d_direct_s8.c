@@ -60,6 +60,7 @@
 #include "ekd_conv_fast.h"
 #include "ekd_dsp.h"
 #include "ekd_fixedpoint.h"
+#include "ekd_mat_mult_s8.h"
 #include "ekd_requantize.h"
 
 /* Pixels that share a pass over the weights (the write order's group is 4: the larger). */
@@ -583,23 +584,8 @@ static __attribute__((noinline)) void ekd_direct_gather(const ekd_direct_layer *
     }
 }
 
-/* One group for one channel and the four columns: the weights 16 bytes on (the next group
- * of the "rows4" row), the block 32 bytes on. r8-r11 take the columns' pairs in order. */
-#define EKD_DIRECT_BLOCK_GROUP                       \
-    "ldr    %[w], [%[wp]], #16\n\t"                  \
-    "ldm    %[xp]!, {r8, r9, r10, r11}\n\t"          \
-    "sxtb16 %[we], %[w]\n\t"                         \
-    "sxtb16 %[w], %[w], ror #8\n\t"                  \
-    "smlad  %[a0], %[we], r8, %[a0]\n\t"             \
-    "smlad  %[a0], %[w], r9, %[a0]\n\t"              \
-    "smlad  %[a1], %[we], r10, %[a1]\n\t"            \
-    "smlad  %[a1], %[w], r11, %[a1]\n\t"             \
-    "ldm    %[xp]!, {r8, r9, r10, r11}\n\t"          \
-    "smlad  %[a2], %[we], r8, %[a2]\n\t"             \
-    "smlad  %[a2], %[w], r9, %[a2]\n\t"              \
-    "smlad  %[a3], %[we], r10, %[a3]\n\t"            \
-    "smlad  %[a3], %[w], r11, %[a3]\n\t"
-
+/* One group for one channel and the four columns: EKD_MAT_MULT_GROUP
+ * (ekd_mat_mult_s8.h), the block being laid out as the matrix kernel's. */
 #define EKD_DIRECT_BLOCK_OPERANDS                                                       \
     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [wp] "+r"(wp),        \
       [xp] "+r"(xp), [w] "=&r"(w), [we] "=&r"(we)
@@ -614,19 +600,19 @@ ekd_direct_block_dot(const int8_t *wp, const int32_t *xp, int32_t groups, int32_
     int32_t quads = groups >> 2;
     /* SMLAD wraps like TFLM's int32 sums; the accumulator bound keeps them exact. */
     if (groups & 1) {
-        __asm__ volatile(EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_OPERANDS
+        __asm__ volatile(EKD_MAT_MULT_GROUP EKD_DIRECT_BLOCK_OPERANDS
                          :
                          : "r8", "r9", "r10", "r11", "memory");
     }
     if (groups & 2) {
-        __asm__ volatile(EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_GROUP
+        __asm__ volatile(EKD_MAT_MULT_GROUP EKD_MAT_MULT_GROUP
                          EKD_DIRECT_BLOCK_OPERANDS
                          :
                          : "r8", "r9", "r10", "r11", "memory");
     }
     if (quads > 0) {
-        __asm__ volatile("1:\n\t" EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_GROUP
-                         EKD_DIRECT_BLOCK_GROUP EKD_DIRECT_BLOCK_GROUP
+        __asm__ volatile("1:\n\t" EKD_MAT_MULT_GROUP EKD_MAT_MULT_GROUP
+                         EKD_MAT_MULT_GROUP EKD_MAT_MULT_GROUP
                          "subs   %[n], %[n], #1\n\t"
                          "bne    1b\n\t"
                          EKD_DIRECT_BLOCK_OPERANDS, [n] "+r"(quads)

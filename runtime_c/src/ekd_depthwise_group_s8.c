@@ -37,6 +37,30 @@ static inline int8_t ekd_dw_output(int32_t acc, int32_t multiplier, int32_t righ
     return (int8_t)ekd_clamp_s32(v, lo, hi);
 }
 
+/* The group's four channels' weights per tap (w0 w1 w2 w3), their biases (0 without one)
+ * and, for a window entirely inside the input, bias + input_offset * sum(w), which wraps
+ * as TFLM's int32 sum does (|sum(w)| <= 127 * taps and |input_offset| <= 255 keep the
+ * product itself in range). Both group loops start from these. */
+static void ekd_dw_group_prepare(const ekd_nn_dw_group *g, int32_t taps, int32_t *weights,
+                                 int32_t bias[4], int32_t full_window[4])
+{
+    const int32_t input_offset = g->params->input_offset;
+    int32_t i, c;
+    for (c = 0; c < 4; ++c) {
+        bias[c] = g->bias != NULL ? g->bias[c] : 0;
+        full_window[c] = 0;
+    }
+    for (i = 0; i < taps; ++i) {
+        for (c = 0; c < 4; ++c) {
+            weights[4 * i + c] = g->filter[(size_t)i * g->channels + c];
+            full_window[c] += weights[4 * i + c];
+        }
+    }
+    for (c = 0; c < 4; ++c) {
+        full_window[c] = ekd_wrapping_add_s32(bias[c], input_offset * full_window[c]);
+    }
+}
+
 #if !EKD_ARMV6M
 static void ekd_dw_group4(const ekd_nn_dw_group *g)
 {
@@ -62,21 +86,8 @@ static void ekd_dw_group4(const ekd_nn_dw_group *g)
     for (i = 0; i < 4; ++i) {
         multiplier[i] = g->multiplier[i];
         right_shift[i] = ekd_requantize_fast_shift(multiplier[i], g->shift[i]);
-        bias[i] = g->bias != NULL ? g->bias[i] : 0;
-        full_window[i] = 0;
     }
-    for (i = 0; i < taps; ++i) {
-        int32_t c;
-        for (c = 0; c < 4; ++c) {
-            weights[4 * i + c] = g->filter[(size_t)i * channels + c];
-            full_window[c] += weights[4 * i + c];
-        }
-    }
-    /* bias + input_offset * sum(w) wraps as TFLM's int32 sum does; |sum(w)| <= 127 * taps
-     * and |input_offset| <= 255 keep the product itself in range. */
-    for (i = 0; i < 4; ++i) {
-        full_window[i] = ekd_wrapping_add_s32(bias[i], input_offset * full_window[i]);
-    }
+    ekd_dw_group_prepare(g, taps, weights, bias, full_window);
 
     for (out_y = 0; out_y < g->out_h; ++out_y) {
         const int32_t y0 = out_y * stride_h - pad_h;
@@ -373,19 +384,8 @@ static void ekd_dw_group4_v6m(const ekd_nn_dw_group *g)
 
     for (i = 0; i < 4; ++i) {
         requant[i] = ekd_requant_v6m_make(g->multiplier[i], g->shift[i]);
-        bias[i] = g->bias != NULL ? g->bias[i] : 0;
-        full_window[i] = 0;
     }
-    for (i = 0; i < taps; ++i) {
-        int32_t c;
-        for (c = 0; c < 4; ++c) {
-            weights[4 * i + c] = g->filter[(size_t)i * channels + c];
-            full_window[c] += weights[4 * i + c];
-        }
-    }
-    for (i = 0; i < 4; ++i) {
-        full_window[i] = ekd_wrapping_add_s32(bias[i], input_offset * full_window[i]);
-    }
+    ekd_dw_group_prepare(g, taps, weights, bias, full_window);
     /* A window inside the input: every tap, the same steps for every pixel. */
     full[0] = x_step;
     full[1] = 16 * kernel_w;

@@ -39,6 +39,26 @@
 /* Scratch bytes of one block: four int16 columns of `depth` values in groups of four. */
 #define EKD_MAT_MULT_BLOCK_BYTES(depth) ((((depth) + 3) / 4) * 4 * EKD_MAT_MULT_COLUMNS * 2)
 
+/* Arm DSP: one group of four values for one row and the four columns, as inline assembly
+ * text: w advances 16 bytes (the next group of the packed rows), x 32 bytes (four
+ * columns' four values, DSP order). r8-r11 hold the column pairs; the operands a0-a3,
+ * wp, xp, w and we are the asm statement's. Shared by ekd_mat_mult_s8_dsp.c and the
+ * direct convolution's block path, which lays out its block the same way. */
+#define EKD_MAT_MULT_GROUP                                 \
+    "ldr    %[w], [%[wp]], #16\n\t"                  \
+    "ldm    %[xp]!, {r8, r9, r10, r11}\n\t"          \
+    "sxtb16 %[we], %[w]\n\t"                         \
+    "sxtb16 %[w], %[w], ror #8\n\t"                  \
+    "smlad  %[a0], %[we], r8, %[a0]\n\t"             \
+    "smlad  %[a0], %[w], r9, %[a0]\n\t"              \
+    "smlad  %[a1], %[we], r10, %[a1]\n\t"            \
+    "smlad  %[a1], %[w], r11, %[a1]\n\t"             \
+    "ldm    %[xp]!, {r8, r9, r10, r11}\n\t"          \
+    "smlad  %[a2], %[we], r8, %[a2]\n\t"             \
+    "smlad  %[a2], %[w], r9, %[a2]\n\t"              \
+    "smlad  %[a3], %[we], r10, %[a3]\n\t"            \
+    "smlad  %[a3], %[w], r11, %[a3]\n\t"
+
 /* How accumulators become int8 outputs. */
 typedef struct {
     const int32_t *bias; /* [rows], folded (see above); never NULL */

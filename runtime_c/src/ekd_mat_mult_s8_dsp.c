@@ -76,23 +76,6 @@ void ekd_nn_block_repeat(void *scratch, int32_t depth, int32_t column, int32_t f
     }
 }
 
-/* One group: w advances 16 bytes (the next group of the packed rows), x 32 bytes (four
- * columns' four values). r8-r11 hold the column pairs. */
-#define EKD_MM_GROUP                                 \
-    "ldr    %[w], [%[wp]], #16\n\t"                  \
-    "ldm    %[xp]!, {r8, r9, r10, r11}\n\t"          \
-    "sxtb16 %[we], %[w]\n\t"                         \
-    "sxtb16 %[w], %[w], ror #8\n\t"                  \
-    "smlad  %[a0], %[we], r8, %[a0]\n\t"             \
-    "smlad  %[a0], %[w], r9, %[a0]\n\t"              \
-    "smlad  %[a1], %[we], r10, %[a1]\n\t"            \
-    "smlad  %[a1], %[w], r11, %[a1]\n\t"             \
-    "ldm    %[xp]!, {r8, r9, r10, r11}\n\t"          \
-    "smlad  %[a2], %[we], r8, %[a2]\n\t"             \
-    "smlad  %[a2], %[w], r9, %[a2]\n\t"              \
-    "smlad  %[a3], %[we], r10, %[a3]\n\t"            \
-    "smlad  %[a3], %[w], r11, %[a3]\n\t"
-
 /* Requantize one accumulator (bias included), add the output offset, clamp. With
  * `full_range` (a constant at each call) the clamp is SSAT's saturation to int8. */
 static inline int8_t ekd_mm_output(int32_t acc, int32_t multiplier, int32_t right_shift,
@@ -125,14 +108,14 @@ ekd_mm_rows(const int8_t *weights, int32_t rows, int32_t groups, const int16_t *
         int32_t w, we;
         int32_t pairs = groups >> 1;
         if (groups & 1) {
-            __asm__ volatile(EKD_MM_GROUP
+            __asm__ volatile(EKD_MAT_MULT_GROUP
                              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
                                [wp] "+r"(wp), [xp] "+r"(xp), [w] "=&r"(w), [we] "=&r"(we)
                              :
                              : "r8", "r9", "r10", "r11", "memory");
         }
         if (pairs > 0) {
-            __asm__ volatile("1:\n\t" EKD_MM_GROUP EKD_MM_GROUP
+            __asm__ volatile("1:\n\t" EKD_MAT_MULT_GROUP EKD_MAT_MULT_GROUP
                              "subs   %[n], %[n], #1\n\t"
                              "bne    1b\n\t"
                              : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
