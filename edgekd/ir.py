@@ -29,6 +29,8 @@ Node attributes (``Node.attrs``), by op:
 - RESHAPE:            (none: the output tensor's shape is the new shape)
 - SOFTMAX:            beta (float)
 - QUANTIZE, DEQUANTIZE: (none)
+- REQUANTIZE:         (none) TFLite's QUANTIZE with an integer input: int8 or uint8 to int8
+                      or uint8 (uint8 only at the model boundary, as converters emit it)
 
 ``activation`` is one of "NONE", "RELU", "RELU6"; it becomes the clamp range of the output.
 """
@@ -44,7 +46,7 @@ from edgekd.errors import GraphError
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6")
 PADDINGS = ("SAME", "VALID")
-DTYPES = ("int8", "int32", "float32")
+DTYPES = ("int8", "uint8", "int32", "float32")
 
 # Which attributes each op needs; validate() checks them and the registry relies on them.
 OP_ATTRS: dict[str, tuple[str, ...]] = {
@@ -59,6 +61,7 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "SOFTMAX": ("beta",),
     "QUANTIZE": (),
     "DEQUANTIZE": (),
+    "REQUANTIZE": (),
 }
 OPS = tuple(OP_ATTRS)
 

@@ -21,7 +21,7 @@ from edgekd.reference.depthwise_conv import depthwise_conv2d
 from edgekd.reference.dynamic_fully_connected import dynamic_fully_connected
 from edgekd.reference.fully_connected import fully_connected
 from edgekd.reference.pooling import average_pool, max_pool
-from edgekd.reference.quantize import dequantize, quantize
+from edgekd.reference.quantize import dequantize, quantize, requantize
 from edgekd.reference.reshape import reshape
 from edgekd.reference.softmax import softmax
 
@@ -72,6 +72,8 @@ OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
     OpSpec("SOFTMAX", params.prepare_softmax, softmax, "ekd_softmax_s8", 1, False),
     OpSpec("QUANTIZE", params.prepare_quantize, quantize, "ekd_quantize_f32_s8", 1, False),
     OpSpec("DEQUANTIZE", params.prepare_quantize, dequantize, "ekd_dequantize_s8_f32", 1,
+           False),
+    OpSpec("REQUANTIZE", params.prepare_requantize, requantize, "ekd_requantize_x8", 1,
            False),
 )}
 

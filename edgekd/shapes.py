@@ -113,10 +113,17 @@ def check_node(graph: Graph, node: Node) -> None:
         if y.dtype == "int8":
             _expect(y.quant is not None and y.quant.is_per_tensor(1 / 256, -128),
                     "int8 softmax output must have scale 1/256 and zero point -128")
-    elif op in ("QUANTIZE", "DEQUANTIZE"):
+    elif op in ("QUANTIZE", "DEQUANTIZE", "REQUANTIZE"):
         _expect(x.shape == y.shape, f"{op} changes shape {x.shape} -> {y.shape}")
+    if op == "REQUANTIZE":
+        _expect(x.dtype in ("int8", "uint8") and y.dtype in ("int8", "uint8"),
+                f"REQUANTIZE maps int8/uint8 to int8/uint8, got {x.dtype} -> {y.dtype}")
+    else:
+        _expect(all(t is None or t.dtype != "uint8" for t in (*ins, *outs)),
+                f"{op}: uint8 tensors are supported only around REQUANTIZE (the model "
+                "boundary)")
     for t in (*ins, *outs):
-        if t is not None and t.dtype == "int8" and t.quant is None:
+        if t is not None and t.dtype in ("int8", "uint8") and t.quant is None:
             raise GraphError(f"int8 tensor {t.name!r} has no quantization parameters")
 
 

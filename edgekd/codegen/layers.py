@@ -23,7 +23,7 @@ from edgekd.reference import params as prepare
 from edgekd.registry import op_spec
 from edgekd.shapes import node_macs
 
-C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float"}
+C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "float32": "float"}
 
 # op -> layer template (templates/layers/<template>.c.j2). The C kernel and the prepare
 # function come from edgekd.registry, the table the reference interpreter uses too.
@@ -39,6 +39,7 @@ LAYER_TEMPLATES = {
     "RESHAPE": "reshape",
     "QUANTIZE": "quantize",
     "DEQUANTIZE": "quantize",
+    "REQUANTIZE": "requantize",
 }
 
 # The dtypes each op's kernel takes: (inputs, outputs); constants are checked by the IR.
@@ -46,6 +47,7 @@ _DTYPES = {
     "QUANTIZE": ("float32", "int8"),
     "DEQUANTIZE": ("int8", "float32"),
     "DYNAMIC_FULLY_CONNECTED": ("float32", "float32"),
+    "REQUANTIZE": (("int8", "uint8"), ("int8", "uint8")),
 }
 
 
@@ -241,6 +243,9 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
             layer.calls = _kernel_calls(graph, plan, node, layer, p, prefix, weights)
         depth = y.shape[-1] if y.shape else 1
         layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
+    elif template == "requantize":
+        layer.params = _struct_fields(p)
+        layer.scalars = {"size": str(y.size)}
     elif template == "quantize":
         layer.scalars = {"scale": c_float(p.scale), "zero_point": str(p.zero_point),
                          "size": str(y.size)}
@@ -433,7 +438,7 @@ def _check_dtypes(where: str, graph: Graph, node: Node) -> None:
                if n and not graph.tensor(n).is_constant]
     tensors += [(graph.tensor(n), want_out) for n in node.outputs]
     for tensor, want in tensors:
-        if tensor.dtype != want:
+        if tensor.dtype not in (want if isinstance(want, tuple) else (want,)):
             raise UnsupportedError(f"{where}: tensor {tensor.name!r} is {tensor.dtype}; "
                                    f"the C kernel takes {want}")
     for n in node.inputs[1:2]:
@@ -445,10 +450,9 @@ def _check_dtypes(where: str, graph: Graph, node: Node) -> None:
 
 def _pointer(plan: ArenaPlan, name: str, ctype: str) -> str:
     p = plan.placement(name)
-    if p.location == INPUT:
-        return "input->data" if ctype != "const void" else "(const void *)input->data"
-    if p.location == OUTPUT:
-        return "output->data" if ctype != "const void" else "(const void *)output->data"
+    if p.location in (INPUT, OUTPUT):
+        data = f"{p.location}->{plan.io_member(p)}"
+        return data if ctype != "const void" else f"(const void *){data}"
     return f"({ctype} *)(arena + {p.offset})"
 
 

@@ -54,6 +54,9 @@ class TensorPlacement:
     location: str  # ARENA, INPUT or OUTPUT
     offset: int  # byte offset in the arena, or in the caller's buffer (always 0 there)
     alias_of: str | None  # the tensor whose bytes it shares, when planned in place
+    # Which of the caller's inputs or outputs holds it (its index in graph.inputs or
+    # graph.outputs); 0 in the arena.
+    io_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class ArenaPlan:
     # buffers of their own ({INPUT: offset, OUTPUT: offset}); empty when that would take
     # a larger arena than keeping them apart.
     io_offsets: dict[str, int] = field(default_factory=dict)
+    io_counts: tuple[int, int] = (1, 1)  # the model's inputs and outputs
     _by_id: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -94,7 +98,14 @@ class ArenaPlan:
 
     def same_storage(self, a: str, b: str) -> bool:
         pa, pb = self.placement(a), self.placement(b)
-        return (pa.location, pa.offset) == (pb.location, pb.offset)
+        return (pa.location, pa.io_index, pa.offset) == (pb.location, pb.io_index, pb.offset)
+
+    def io_member(self, placement: TensorPlacement) -> str:
+        """The member of the caller's input or output struct that holds a tensor placed
+        there: ``data`` for a model of one input and one output, else ``data<k>``."""
+        if self.io_counts == (1, 1):
+            return "data"
+        return f"data{placement.io_index}"
 
     def dead_after(self, step: int) -> list[tuple[int, int]]:
         """Arena (offset, bytes) regions whose contents are never read after ``step``:
@@ -193,7 +204,10 @@ def plan_arena(graph: Graph,
     pointers it is given either way).
     """
     overlaps = (None,) if overlap is None else (None, overlap)
-    plans = [_plan(graph, scratch_bytes, o, io) for io in (True, False) for o in overlaps]
+    # Places in the arena for a model of several inputs or outputs: not planned (yet).
+    single_io = len(graph.inputs) == 1 and len(graph.outputs) == 1
+    plans = [_plan(graph, scratch_bytes, o, io) for io in (True, False)[not single_io:]
+             for o in overlaps]
     smallest = min(p.arena_bytes for p in plans)
     # The first of the smallest: input and output in the arena before apart, layers in
     # place only where that saves bytes.
@@ -248,9 +262,9 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
             src, dst = node.inputs[0], node.outputs[0]
             a, b = groups[find(src)], groups[find(dst)]
             same_size = graph.tensor(src).nbytes == graph.tensor(dst).nbytes
-            # The caller's input and output are separate buffers: a RESHAPE from one to
-            # the other is a copy.
-            if same_size and {a.location, b.location} != {INPUT, OUTPUT}:
+            # The caller's inputs and outputs are separate buffers: a RESHAPE from one to
+            # another is a copy.
+            if same_size and ARENA in (a.location, b.location):
                 merge(src, dst)
     for step, node in enumerate(graph.nodes):
         out = groups[find(node.outputs[0])] if node.outputs else None
@@ -305,13 +319,23 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
             first=first, last=last, location=g.location,
             offset=offsets[f"t:{root}"] + rel[name] - base[root] if in_arena else 0,
             alias_of=None if root == name else root,
+            io_index=_io_index(graph, g.location, root, find),
         )
     scratch_plan = {layer: ScratchPlacement(layer, size, offsets.get(f"s:{layer}", 0))
                     for layer, size in scratch.items()}
     return ArenaPlan(graph_name=graph.name, tensors=tensors, scratch=scratch_plan,
                      arena_bytes=arena_bytes, lower_bound=_lower_bound(items, len(graph.nodes)),
                      num_steps=len(graph.nodes),
-                     io_offsets=io_offsets if len(io_offsets) == 2 else {})
+                     io_offsets=io_offsets if len(io_offsets) == 2 else {},
+                     io_counts=(len(graph.inputs), len(graph.outputs)))
+
+
+def _io_index(graph: Graph, location: str, root: str, find: Callable[[str], str]) -> int:
+    """Which of the caller's inputs (or outputs) the storage group of ``root`` is."""
+    if location == ARENA:
+        return 0
+    names = graph.inputs if location == INPUT else graph.outputs
+    return next(k for k, name in enumerate(names) if find(name) == root)
 
 
 def _elementwise_inputs(node: Node) -> list[str]:

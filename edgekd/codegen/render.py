@@ -40,6 +40,9 @@ class BoundaryTensor:
     scale: str | None  # C float literal, None for a float tensor without quantization
     scale_exact: str | None  # the scale with 17 significant digits, for the comment
     zero_point: int | None
+    prefix: str = "INPUT"  # of its macros: NAME_<prefix>_SIZE, ...
+    member: str = "data"  # of NAME_input_t or NAME_output_t
+    what: str = "Input"
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,7 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
     """
     name = model_identifier(name)
     graph.validate()
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise GraphError(f"graph {graph.name!r}: generated code supports one input and one "
-                         f"output, the model has {len(graph.inputs)} and {len(graph.outputs)}")
+    _check_io(graph)
     graph = generator_graph(graph)
     if plan is None:
         plan = plan_for(graph)
@@ -100,8 +101,8 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
         "name": name,
         "NAME": name.upper(),
         "source": c_comment_name(graph.name),
-        "input": _boundary(graph.tensor(graph.inputs[0])),
-        "output": _boundary(graph.tensor(graph.outputs[0])),
+        "inputs": _boundaries(graph, graph.inputs, "input"),
+        "outputs": _boundaries(graph, graph.outputs, "output"),
         "arena_bytes": plan.arena_bytes,
         "alignment": ALIGNMENT,
         "lower_bound": plan.lower_bound,
@@ -190,7 +191,27 @@ def designated_initializers(fields: list[tuple[str, int]], width: int = 76) -> l
     return lines
 
 
-def _boundary(tensor: Tensor) -> BoundaryTensor:
+def _check_io(graph: Graph) -> None:
+    """Each of the caller's buffers holds one tensor: a graph input may not be an output."""
+    both = sorted(set(graph.inputs) & set(graph.outputs))
+    if both or len(set(graph.outputs)) != len(graph.outputs):
+        name = both[0] if both else graph.outputs[0]
+        raise GraphError(f"graph {graph.name!r}: tensor {name!r} is both an input and an "
+                         "output, or an output twice; generated code needs a layer between")
+
+
+def _boundaries(graph: Graph, names: list[str], kind: str) -> list[BoundaryTensor]:
+    """The model's inputs (or outputs) as the header names them: ``NAME_INPUT_*`` and
+    member ``data`` for a model of one input and one output, else ``NAME_INPUT<k>_*``
+    and ``data<k>``."""
+    single = len(graph.inputs) == 1 and len(graph.outputs) == 1
+    return [_boundary(graph.tensor(name), kind.upper() + ("" if single else str(k)),
+                      "data" if single else f"data{k}",
+                      kind.capitalize() + ("" if single else f" {k}"))
+            for k, name in enumerate(names)]
+
+
+def _boundary(tensor: Tensor, prefix: str, member: str, what: str) -> BoundaryTensor:
     q = tensor.quant
     per_tensor = q is not None and q.scale.size == 1
     return BoundaryTensor(
@@ -202,6 +223,7 @@ def _boundary(tensor: Tensor) -> BoundaryTensor:
         scale=c_float(q.scale[0]) if per_tensor else None,
         scale_exact=f"{float(np.float32(q.scale[0])):.17g}" if per_tensor else None,
         zero_point=int(q.zero_point[0]) if per_tensor else None,
+        prefix=prefix, member=member, what=what,
     )
 
 

@@ -54,8 +54,12 @@ _BUILTIN_OF_OP = {op: code for code, op in SUPPORTED_OPS.items()}
 # TFLite's hybrid FULLY_CONNECTED (float32 input, int8 weights) with
 # asymmetric_quantize_inputs is DYNAMIC_FULLY_CONNECTED (the symmetric variant is refused).
 _BUILTIN_OF_OP["DYNAMIC_FULLY_CONNECTED"] = _BUILTIN.FULLY_CONNECTED
+# QUANTIZE with an integer input (int8/uint8 -> int8/uint8) is REQUANTIZE.
+_BUILTIN_OF_OP["REQUANTIZE"] = _BUILTIN.QUANTIZE
 
-_DTYPE_OF_TYPE = {_TYPE.INT8: "int8", _TYPE.INT32: "int32", _TYPE.FLOAT32: "float32"}
+_DTYPE_OF_TYPE = {_TYPE.INT8: "int8", _TYPE.UINT8: "uint8", _TYPE.INT32: "int32",
+                  _TYPE.FLOAT32: "float32"}
+_ZERO_POINT_RANGE = {"uint8": (0, 255)}  # every other type: int8's
 _TYPE_OF_DTYPE = {dtype: code for code, dtype in _DTYPE_OF_TYPE.items()}
 _TYPE_NAMES = {v: k for k, v in vars(_TYPE).items() if not k.startswith("_")}
 
@@ -75,13 +79,14 @@ _INPUT_COUNTS = {
     "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3),
     "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "ADD": (2, 2), "RESHAPE": (1, 2),
     "SOFTMAX": (1, 1), "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1),
-    "DYNAMIC_FULLY_CONNECTED": (2, 3),
+    "DYNAMIC_FULLY_CONNECTED": (2, 3), "REQUANTIZE": (1, 1),
 }
 # Op versions as TFLite's converter assigns them for int8 kernels (TFLM does not check).
 _OP_VERSIONS = {
     "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "AVERAGE_POOL_2D": 2,
     "MAX_POOL_2D": 2, "ADD": 2, "RESHAPE": 1, "SOFTMAX": 2, "QUANTIZE": 1, "DEQUANTIZE": 2,
     "DYNAMIC_FULLY_CONNECTED": 9,  # hybrid with asymmetric_quantize_inputs
+    "REQUANTIZE": 2,
 }
 
 # TFLite tensor dimensions are int32; anything larger is a corrupt file, not a model.
@@ -248,7 +253,8 @@ class _Reader:
         if dtype is None:
             raise UnsupportedError(f"{self.label}: {here}type "
                                    f"{_TYPE_NAMES.get(type_code, type_code)} is not supported; "
-                                   "supported: INT8, INT32 (bias), FLOAT32 (model boundary)")
+                                   "supported: INT8, INT32 (bias), UINT8 and FLOAT32 (model "
+                                   "boundary)")
         if t.IsVariable():
             raise UnsupportedError(f"{self.label}: {here}variable tensors are not supported")
         if t.Sparsity() is not None:
@@ -256,10 +262,11 @@ class _Reader:
         shape = tuple(self._int_vector(t, "Shape", here))
         if any(d < 1 for d in shape) or math.prod(shape) > MAX_TENSOR_ELEMENTS:
             raise ModelFormatError(f"{self.label}: {here}bad shape {list(shape)}")
-        return Tensor(name=name, shape=shape, dtype=dtype, quant=self._quant(t, shape, here),
+        return Tensor(name=name, shape=shape, dtype=dtype,
+                      quant=self._quant(t, shape, dtype, here),
                       data=self._constant_data(t, shape, dtype, here))
 
-    def _quant(self, t, shape: tuple[int, ...], here: str) -> QuantParams | None:
+    def _quant(self, t, shape: tuple[int, ...], dtype: str, here: str) -> QuantParams | None:
         q = t.Quantization()
         if q is None:
             return None
@@ -278,13 +285,16 @@ class _Reader:
         if bad_scale.any():
             raise ModelFormatError(f"{self.label}: {here}quantization scale must be finite "
                                    f"and > 0, got {scale[bad_scale][:4].tolist()}")
-        bad_zero_point = (zero_point < -128) | (zero_point > 127)
+        low, high = _ZERO_POINT_RANGE.get(dtype, (-128, 127))
+        bad_zero_point = (zero_point < low) | (zero_point > high)
         if bad_zero_point.any():
-            raise ModelFormatError(f"{self.label}: {here}zero point outside the int8 range: "
-                                   f"{zero_point[bad_zero_point][:4].tolist()}")
+            raise ModelFormatError(f"{self.label}: {here}zero point outside the {dtype} "
+                                   f"range: {zero_point[bad_zero_point][:4].tolist()}")
         axis = None
         if n_scale > 1:
-            axis = q.QuantizedDimension()
+            # A 1-D tensor (a bias) has one axis its scales can lie on; TFLM ignores the
+            # quantized_dimension of biases, and converters leave the filter's there.
+            axis = 0 if len(shape) == 1 else q.QuantizedDimension()
             if not (0 <= axis < len(shape) and shape[axis] == n_scale):
                 raise ModelFormatError(f"{self.label}: {here}{n_scale} per-channel scales do "
                                        f"not fit dimension {axis} of shape {list(shape)}")
@@ -385,6 +395,8 @@ class _Reader:
             inputs = inputs[:1]  # the output tensor's shape is the new shape
         if ir_op == "FULLY_CONNECTED" and self._asymmetric_hybrid(op, inputs, where):
             ir_op = "DYNAMIC_FULLY_CONNECTED"
+        if ir_op == "QUANTIZE" and inputs[0].dtype in ("int8", "uint8"):
+            ir_op = "REQUANTIZE"
         self._check_dtypes(ir_op, inputs, output, where)
         attrs = self._attrs(ir_op, op, where)
         node = Node(op=ir_op, name="", inputs=[t.name if t else "" for t in inputs],
@@ -417,6 +429,10 @@ class _Reader:
             if (x.dtype, output.dtype) != ("float32", "int8"):
                 raise UnsupportedError(f"{here}{x.dtype} -> {output.dtype}; only float32 -> "
                                        "int8 at the model input is supported")
+        elif ir_op == "REQUANTIZE":
+            if output.dtype not in ("int8", "uint8"):
+                raise UnsupportedError(f"{here}{x.dtype} -> {output.dtype}; integer QUANTIZE "
+                                       "maps int8/uint8 to int8/uint8")
         elif ir_op == "DEQUANTIZE":
             if (x.dtype, output.dtype) != ("int8", "float32"):
                 raise UnsupportedError(f"{here}{x.dtype} -> {output.dtype}; only int8 -> "
@@ -436,7 +452,7 @@ class _Reader:
                                            "supported; quantize it to int8 first")
                 raise UnsupportedError(f"{here}tensor {t.name!r} is {t.dtype}; expected {dtype}")
         for t in (*inputs, output):
-            if t is not None and t.dtype == "int8" and t.quant is None:
+            if t is not None and t.dtype in ("int8", "uint8") and t.quant is None:
                 raise ModelFormatError(f"{here}int8 tensor {t.name!r} has no quantization "
                                        "parameters")
 

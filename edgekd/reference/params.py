@@ -107,6 +107,18 @@ class QuantizeParams:
     zero_point: int
 
 
+@dataclass(frozen=True)
+class RequantizeParams:
+    """REQUANTIZE: one 8-bit integer type to another (ekd_requantize_params)."""
+
+    input_offset: int  # -input zero point
+    output_offset: int  # output zero point
+    multiplier: int
+    shift: int
+    input_unsigned: int  # 1: uint8, 0: int8
+    output_unsigned: int
+
+
 def _per_tensor(graph: Graph, name: str) -> tuple[float, int]:
     q = graph.tensor(name).quant
     if q is None:
@@ -253,3 +265,14 @@ def prepare_quantize(graph: Graph, node: Node) -> QuantizeParams:
     name = node.outputs[0] if node.op == "QUANTIZE" else node.inputs[0]
     scale, zp = _per_tensor(graph, name)
     return QuantizeParams(scale=scale, zero_point=zp)
+
+
+def prepare_requantize(graph: Graph, node: Node) -> RequantizeParams:
+    # TFLM's PrepareQuantizeReference: QuantizeMultiplier(double(in_scale) / out_scale).
+    in_scale, in_zp = _per_tensor(graph, node.inputs[0])
+    out_scale, out_zp = _per_tensor(graph, node.outputs[0])
+    multiplier, shift = quantize_multiplier(in_scale / out_scale)
+    return RequantizeParams(
+        input_offset=-in_zp, output_offset=out_zp, multiplier=multiplier, shift=shift,
+        input_unsigned=int(graph.tensor(node.inputs[0]).dtype == "uint8"),
+        output_unsigned=int(graph.tensor(node.outputs[0]).dtype == "uint8"))

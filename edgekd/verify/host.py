@@ -96,15 +96,27 @@ def load_graph(model: str | os.PathLike | Graph) -> tuple[Graph, Path | None]:
 
 
 def random_inputs(graph: Graph, count: int, seed: int = 0) -> np.ndarray:
-    """``count`` inputs for the graph's input tensor, uniformly over its int8 range (or,
-    for a float input, over the range its quantization can represent), seeded."""
+    """``count`` inputs for the graph's (first) input tensor, uniformly over its int8 or
+    uint8 range (or, for a float input, over the range its quantization can represent),
+    seeded."""
+    return random_input_batches(graph, count, seed)[0]
+
+
+def random_input_batches(graph: Graph, count: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` seeded random samples of each graph input (random_inputs), one
+    ``[count, *shape]`` batch per input in ``graph.inputs`` order."""
     if count < 1:
         raise EdgeKDError(f"graph {graph.name!r}: need at least one input, got {count}")
-    tensor = graph.tensor(graph.inputs[0])
     rng = np.random.default_rng(seed)
+    return [_random_batch(graph, graph.tensor(name), count, rng) for name in graph.inputs]
+
+
+def _random_batch(graph: Graph, tensor, count: int, rng: np.random.Generator) -> np.ndarray:
     shape = (count, *tensor.shape)
     if tensor.dtype == "int8":
         return rng.integers(-128, 128, size=shape, dtype=np.int8)
+    if tensor.dtype == "uint8":
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
     if tensor.dtype == "float32":
         consumer = next(n for n in graph.nodes if tensor.name in n.inputs)
         q = graph.tensor(consumer.outputs[0]).quant if consumer.op == "QUANTIZE" else None
@@ -112,7 +124,7 @@ def random_inputs(graph: Graph, count: int, seed: int = 0) -> np.ndarray:
                      (127 - q.scalar_zero_point) * q.scalar_scale) if q else (-1.0, 1.0)
         return rng.uniform(low, high, size=shape).astype(np.float32)
     raise EdgeKDError(f"graph {graph.name!r}: input {tensor.name!r} is {tensor.dtype}; "
-                      "verification feeds int8 or float32 inputs")
+                      "verification feeds int8, uint8 or float32 inputs")
 
 
 def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200,
@@ -123,20 +135,21 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     ``tflm`` is False), every tensor TFLM computes.
 
     ``inputs``: a number of seeded random inputs, or an array ``[N, *input_shape]`` (or
-    one ``input_shape`` sample). ``generated`` replaces the code generator's output (tests
+    one ``input_shape`` sample), or a list of such arrays, one per graph input. ``generated`` replaces the code generator's output (tests
     use it to check that a wrong memory plan is caught).
     """
     graph, tflite_path = load_graph(model)
     name = model_identifier(name) if name else default_model_name(model)
     if generated is None:
         generated = generate_model(graph, name)
-    samples = _input_batch(graph, inputs, seed)
+    batches = _input_batches(graph, inputs, seed)
     harness = build_host_harness(generated, poison=poison)
-    c_tensors = harness.run(samples)
+    c_tensors = harness.run(batches)
 
     from edgekd.reference import run_all
 
-    reference = [run_all(graph, sample) for sample in samples]
+    count = len(batches[0])
+    reference = [run_all(graph, [b[n] for b in batches]) for n in range(count)]
     oracles = {"reference": {t: np.stack([r[t] for r in reference]) for t in c_tensors}}
     compared = ["reference: every tensor"]
     tflm_arena = None
@@ -146,7 +159,7 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     elif tflite_path is not None and tflm:
         from edgekd.verify.tflm import run_tflm_tensors, tflm_arena_bytes
 
-        tflm_tensors = run_tflm_tensors(tflite_path, samples)
+        tflm_tensors = run_tflm_tensors(tflite_path, batches)
         oracles["tflm"] = {t: v for t, v in tflm_tensors.items() if t in c_tensors}
         missing = [t for t in (*graph.outputs, *_pre_softmax(graph)) if t not in oracles["tflm"]]
         if missing:
@@ -158,7 +171,7 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     bad_samples, first = _compare(generated, c_tensors, oracles)
     return VerifyResult(
         model=str(model) if not isinstance(model, Graph) else graph.name,
-        target="host", inputs=len(samples), mismatches=len(bad_samples),
+        target="host", inputs=count, mismatches=len(bad_samples),
         bit_exact=not bad_samples, arena_bytes=generated.portable_arena_bytes,
         weights_bytes=generated.weights_bytes, compared=compared,
         tflm_arena_bytes=tflm_arena, first_mismatch=first,
@@ -170,10 +183,24 @@ def tflm_can_run(graph: Graph) -> bool:
     return not any(node.op in TFLM_LACKS for node in graph.nodes)
 
 
-def _input_batch(graph: Graph, inputs: int | np.ndarray, seed: int) -> np.ndarray:
+def _input_batches(graph: Graph, inputs, seed: int) -> list[np.ndarray]:
+    """One ``[N, *shape]`` batch per graph input: seeded random ones for a count, else
+    the given array (one-input graphs) or list of arrays, checked."""
     if isinstance(inputs, (int, np.integer)):
-        return random_inputs(graph, int(inputs), seed)
-    tensor = graph.tensor(graph.inputs[0])
+        return random_input_batches(graph, int(inputs), seed)
+    given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if len(given) != len(graph.inputs):
+        raise EdgeKDError(f"graph {graph.name!r} has {len(graph.inputs)} inputs, "
+                          f"got {len(given)} arrays")
+    batches = [_input_batch(graph, name, batch) for name, batch in zip(graph.inputs, given)]
+    if len({len(b) for b in batches}) != 1:
+        raise EdgeKDError(f"graph {graph.name!r}: the input arrays hold different numbers "
+                          "of samples")
+    return batches
+
+
+def _input_batch(graph: Graph, name: str, inputs: np.ndarray) -> np.ndarray:
+    tensor = graph.tensor(name)
     batch = np.asarray(inputs)
     if batch.shape == tensor.shape:
         batch = batch[None]
@@ -231,33 +258,40 @@ class HostHarness:
     ffi: Any
     lib: Any
 
-    def run(self, samples: np.ndarray) -> dict[str, np.ndarray]:
-        """Run each sample; every activation tensor the C writes (and the input) as
+    def run(self, batches: np.ndarray | list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Run each sample (``batches``: one ``[N, *shape]`` array per model input, or the
+        one input's array); every activation tensor the C writes (and the inputs) as
         ``[N, *shape]`` arrays keyed by tensor name."""
+        batches = [batches] if isinstance(batches, np.ndarray) else list(batches)
+        count = len(batches[0])
         plan = self.generated.plan
         placements = plan.tensors
-        captured = {name: np.zeros((len(samples), p.nbytes), dtype=np.uint8)
+        captured = {name: np.zeros((count, p.nbytes), dtype=np.uint8)
                     for name, p in placements.items()}
         arena_bytes = self.generated.portable_arena_bytes  # the host has no Arm DSP
         raw = np.zeros(arena_bytes + GUARD_BYTES + plan.alignment, dtype=np.uint8)
         start = (-raw.ctypes.data) % plan.alignment
         arena = raw[start:start + arena_bytes + GUARD_BYTES]
         arena[:] = GUARD_VALUE
-        output_name = self._io("output")
-        input_name = self._io("input")
-        output_bytes = placements[output_name].nbytes
+        graph = self.generated.graph
+        in_members = [self.lib.ekd_host_io_offset(0, k) for k in range(len(graph.inputs))]
+        out_members = [self.lib.ekd_host_io_offset(1, k) for k in range(len(graph.outputs))]
+        output_bytes = self.lib.ekd_host_io_size(1)
+        input_struct = np.zeros(self.lib.ekd_host_io_size(0), dtype=np.uint8)
         output = np.zeros(output_bytes + GUARD_BYTES, dtype=np.uint8)
         io = plan.io_offsets
-        for n, sample in enumerate(samples):
+        for n in range(count):
             for name, p in placements.items():
                 self.lib.ekd_host_set_tap(p.tensor_id, self.ffi.from_buffer(captured[name][n]))
             arena[arena_bytes:] = GUARD_VALUE
             output[:] = GUARD_VALUE
-            data = np.ascontiguousarray(sample)
-            in_buffer, out_buffer = data, output
+            for offset, batch in zip(in_members, batches):
+                data = np.ascontiguousarray(batch[n]).view(np.uint8).reshape(-1)
+                input_struct[offset:offset + data.size] = data
+            in_buffer, out_buffer = input_struct, output
             if io and n % 2:  # every other sample: input and output in their arena places
-                in_buffer = arena[io[INPUT]:io[INPUT] + data.nbytes]
-                in_buffer[:] = data.view(np.uint8).reshape(-1)
+                in_buffer = arena[io[INPUT]:io[INPUT] + input_struct.nbytes]
+                in_buffer[:] = input_struct
                 out_buffer = arena[io[OUTPUT]:]
             status = self.lib.ekd_host_invoke(self.ffi.from_buffer(in_buffer),
                                               self.ffi.from_buffer(out_buffer),
@@ -273,18 +307,17 @@ class HostHarness:
             if (output[output_bytes:] != GUARD_VALUE).any():
                 raise VerificationError(f"{self.generated.name}: sample {n} wrote past the "
                                         "output buffer")
-            captured[input_name][n] = data.view(np.uint8).reshape(-1)
-            if not np.array_equal(output[:output_bytes], captured[output_name][n]):
-                raise VerificationError(f"{self.generated.name}: the output buffer differs "
-                                        f"from the tapped output on sample {n}")
+            for name, offset, batch in zip(graph.inputs, in_members, batches):
+                captured[name][n] = np.ascontiguousarray(batch[n]).view(np.uint8).reshape(-1)
+            for name, offset in zip(graph.outputs, out_members):
+                written = output[offset:offset + placements[name].nbytes]
+                if not np.array_equal(written, captured[name][n]):
+                    raise VerificationError(f"{self.generated.name}: output {name!r} in the "
+                                            "output buffer differs from the tapped tensor "
+                                            f"on sample {n}")
         return {name: bytes_.view(self.generated.tensor_dtypes[name]).reshape(
-                    len(samples), *self.generated.tensor_shapes[name])
+                    count, *self.generated.tensor_shapes[name])
                 for name, bytes_ in captured.items()}
-
-    def _io(self, which: str) -> str:
-        """The tensor whose storage is the caller's input or output buffer."""
-        return next(p.name for p in self.generated.plan.tensors.values()
-                    if p.location == which and p.alias_of is None)
 
 
 def build_host_harness(generated: GeneratedModel, poison: bool = True,
@@ -295,8 +328,16 @@ def build_host_harness(generated: GeneratedModel, poison: bool = True,
     cdef = header_cdef(RUNTIME_HEADER) + """
         void ekd_host_set_tap(int tensor_id, uint8_t *destination);
         int ekd_host_invoke(const uint8_t *input, uint8_t *output, uint8_t *arena);
+        size_t ekd_host_io_offset(int output, int k);
+        size_t ekd_host_io_size(int output);
     """
+    plan, graph = generated.plan, generated.graph
+    members = [[plan.io_member(plan.placement(t)) for t in names]
+               for names in (graph.inputs, graph.outputs)]
+    offsets = [" ".join(f"offsetof({name}_{kind}_t, {m})," for m in ms) or "0,"
+               for kind, ms in zip(("input", "output"), members)]
     preamble = f"""
+        #include <stddef.h>
         #include <string.h>
         #include <stdint.h>
         static uint8_t *ekd_host_taps[{max(len(generated.plan.tensors), 1)}];
@@ -312,6 +353,16 @@ def build_host_harness(generated: GeneratedModel, poison: bool = True,
         {{
             return {name}_invoke((const {name}_input_t *)(const void *)input,
                                  ({name}_output_t *)(void *)output, arena);
+        }}
+        static size_t ekd_host_io_offset(int output, int k)
+        {{
+            static const size_t inputs[] = {{ {offsets[0]} }};
+            static const size_t outputs[] = {{ {offsets[1]} }};
+            return output ? outputs[k] : inputs[k];
+        }}
+        static size_t ekd_host_io_size(int output)
+        {{
+            return output ? sizeof({name}_output_t) : sizeof({name}_input_t);
         }}
     """
     ffi, lib = compile_module(

@@ -129,10 +129,19 @@ def test_sources_compile_without_warnings(tmp_path, compiler, flags):
                     "-DEKD_TAP(l,i,p,b)=((void)(p))")
 
 
-def test_one_input_and_one_output_only():
+def test_an_intermediate_tensor_as_a_second_output_is_written_to_its_member():
     graph = small_cnn()
-    graph.outputs.append(graph.nodes[0].outputs[0])
-    with pytest.raises(GraphError, match="one input and one output"):
+    graph.outputs.append(graph.nodes[0].outputs[0])  # also read by the next layer
+    files = generate(graph, "net")
+    assert "NET_OUTPUT1_SIZE" in files["net.h"] and "output->data1" in files["net.c"]
+    from edgekd.verify.host import verify_host
+    assert verify_host(graph, inputs=4).bit_exact
+
+
+def test_an_input_that_is_also_an_output_is_refused():
+    graph = small_cnn()
+    graph.outputs.append(graph.inputs[0])
+    with pytest.raises(GraphError, match="both an input and an output"):
         generate(graph, "net")
 
 
@@ -172,7 +181,7 @@ def test_write_sources_replaces_its_files_and_keeps_others(tmp_path):
 
 def test_write_sources_leaves_nothing_on_error(tmp_path):
     graph = small_cnn()
-    graph.outputs.append(graph.nodes[0].outputs[0])
+    graph.outputs.append(graph.inputs[0])
     with pytest.raises(GraphError):
         write_sources(graph, tmp_path / "gen", "net")
     assert list(tmp_path.iterdir()) == []

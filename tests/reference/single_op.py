@@ -139,6 +139,13 @@ def dequantize_graph(shape, in_q: Quant) -> Graph:
     return _graph("DEQUANTIZE", tensors, ["x"], {})
 
 
+def requantize_graph(shape, in_dtype: str, in_q: Quant, out_dtype: str, out_q: Quant
+                     ) -> Graph:
+    """QUANTIZE with an integer input (IR REQUANTIZE): int8/uint8 -> int8/uint8."""
+    tensors = [_activation("x", shape, in_q, in_dtype), _activation("y", shape, out_q, out_dtype)]
+    return _graph("REQUANTIZE", tensors, ["x"], {})
+
+
 def int8_batch(rng: np.random.Generator, shape, samples: int = 3) -> np.ndarray:
     """[samples + 2, *shape] int8: random samples, then all -128 and all 127 (saturation)."""
     random = rng.integers(-128, 128, size=(samples, *shape))

@@ -305,6 +305,19 @@ ekd_status ekd_quantize_f32_s8(float scale, int32_t zero_point, int32_t size,
 ekd_status ekd_dequantize_s8_f32(float scale, int32_t zero_point, int32_t size,
                                  const int8_t *input, float *output);
 
+/* 8-bit integers to 8-bit integers (TFLite's QUANTIZE with an integer input). */
+typedef struct {
+    int32_t input_offset;    /* -input zero point */
+    int32_t output_offset;   /* output zero point */
+    int32_t multiplier;      /* input_scale / output_scale, Q31 */
+    int32_t shift;           /* > 0: left */
+    int32_t input_unsigned;  /* 1: the input is uint8, 0: int8 */
+    int32_t output_unsigned; /* 1: the output is uint8, 0: int8 */
+} ekd_requantize_params;
+
+ekd_status ekd_requantize_x8(const ekd_requantize_params *params, int32_t size,
+                             const void *input, void *output);
+
 #ifdef __cplusplus
 }
 #endif
