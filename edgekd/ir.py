@@ -31,6 +31,13 @@ Node attributes (``Node.attrs``), by op:
 - QUANTIZE, DEQUANTIZE: (none)
 - REQUANTIZE:         (none) TFLite's QUANTIZE with an integer input: int8 or uint8 to int8
                       or uint8 (uint8 only at the model boundary, as converters emit it)
+- PAD:                paddings ((before, after) per axis), pad_value (the int8 code)
+- CONCATENATION:      axis (>= 0); inputs of the output's rank, or one below (PACK)
+- STRIDED_SLICE:      begin, strides (may be < 0), size: per input axis; the output holds
+                      the slice's values in any shape of that size (shrunk axes dropped)
+- TRANSPOSE:          perm
+- TILE:               multiples
+The layout ops move values without changing them: input and output share quantization.
 
 ``activation`` is one of "NONE", "RELU", "RELU6"; it becomes the clamp range of the output.
 """
@@ -62,6 +69,11 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "QUANTIZE": (),
     "DEQUANTIZE": (),
     "REQUANTIZE": (),
+    "PAD": ("paddings", "pad_value"),
+    "CONCATENATION": ("axis",),
+    "STRIDED_SLICE": ("begin", "strides", "size"),
+    "TRANSPOSE": ("perm",),
+    "TILE": ("multiples",),
 }
 OPS = tuple(OP_ATTRS)
 

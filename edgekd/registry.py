@@ -20,6 +20,9 @@ from edgekd.reference.conv import conv2d
 from edgekd.reference.depthwise_conv import depthwise_conv2d
 from edgekd.reference.dynamic_fully_connected import dynamic_fully_connected
 from edgekd.reference.fully_connected import fully_connected
+from edgekd.reference.layout import (
+    concatenation, layout_attrs, pad, strided_slice, tile, transpose,
+)
 from edgekd.reference.pooling import average_pool, max_pool
 from edgekd.reference.quantize import dequantize, quantize, requantize
 from edgekd.reference.reshape import reshape
@@ -34,7 +37,7 @@ class OpSpec:
     has no parameters). The reference is called as
     ``reference([params,] *inputs[:num_inputs], [out_shape])``: params when the op has a
     prepare function, missing optional inputs as None, the output shape when
-    ``takes_out_shape``. ``c_kernel`` is None for ops the generated C does not call a
+    ``takes_out_shape``; ``num_inputs`` -1: every input (CONCATENATION). ``c_kernel`` is None for ops the generated C does not call a
     kernel for (RESHAPE aliases its input buffer).
     """
 
@@ -48,8 +51,9 @@ class OpSpec:
     def evaluate(self, op_params: Any, inputs: list[np.ndarray | None],
                  out_shape: tuple[int, ...]) -> np.ndarray:
         """Run the reference on the node's input arrays (constants included)."""
-        args: list[Any] = list(inputs[:self.num_inputs])
-        args += [None] * (self.num_inputs - len(args))
+        count = len(inputs) if self.num_inputs < 0 else self.num_inputs
+        args: list[Any] = list(inputs[:count])
+        args += [None] * (count - len(args))
         if self.prepare is not None:
             args.insert(0, op_params)
         if self.takes_out_shape:
@@ -75,6 +79,12 @@ OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
            False),
     OpSpec("REQUANTIZE", params.prepare_requantize, requantize, "ekd_requantize_x8", 1,
            False),
+    # The layout ops: the C copies bytes as codegen/layout.py plans (ekd_copy).
+    OpSpec("PAD", layout_attrs, pad, "ekd_copy", 1, True),
+    OpSpec("CONCATENATION", layout_attrs, concatenation, "ekd_copy", -1, True),
+    OpSpec("STRIDED_SLICE", layout_attrs, strided_slice, "ekd_copy", 1, True),
+    OpSpec("TRANSPOSE", layout_attrs, transpose, "ekd_copy", 1, False),
+    OpSpec("TILE", layout_attrs, tile, "ekd_copy", 1, False),
 )}
 
 

@@ -5,6 +5,8 @@ Front ends use ``conv_output_size``/``same_padding`` to build graphs, ``Graph.va
 """
 from __future__ import annotations
 
+import math
+
 from edgekd.errors import GraphError
 from edgekd.ir import Graph, Node
 
@@ -115,6 +117,8 @@ def check_node(graph: Graph, node: Node) -> None:
                     "int8 softmax output must have scale 1/256 and zero point -128")
     elif op in ("QUANTIZE", "DEQUANTIZE", "REQUANTIZE"):
         _expect(x.shape == y.shape, f"{op} changes shape {x.shape} -> {y.shape}")
+    elif op in LAYOUT_OPS:
+        _check_layout(op, node.attrs, [t for t in ins if t is not None], y)
     if op == "REQUANTIZE":
         _expect(x.dtype in ("int8", "uint8") and y.dtype in ("int8", "uint8"),
                 f"REQUANTIZE maps int8/uint8 to int8/uint8, got {x.dtype} -> {y.dtype}")
@@ -125,6 +129,60 @@ def check_node(graph: Graph, node: Node) -> None:
     for t in (*ins, *outs):
         if t is not None and t.dtype in ("int8", "uint8") and t.quant is None:
             raise GraphError(f"int8 tensor {t.name!r} has no quantization parameters")
+
+
+LAYOUT_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE")
+
+
+def _check_layout(op: str, a: dict, ins: list, y) -> None:
+    """The layout ops (edgekd/reference/layout.py): shapes, and one dtype and quantization
+    for every operand, since they copy bytes."""
+    x = ins[0]
+    for t in ins:
+        _expect(t.dtype == y.dtype and (t.quant is None and y.quant is None
+                                        or t.quant is not None and t.quant.same_as(y.quant)),
+                f"{op} copies values: input {t.name!r} and the output need one dtype and "
+                "one quantization")
+    rank = len(x.shape)
+    if op == "PAD":
+        pads = [tuple(p) for p in a["paddings"]]
+        _expect(len(pads) == rank and all(len(p) == 2 and min(p) >= 0 for p in pads),
+                f"paddings {pads} must be (before, after) >= 0 for each of {rank} axes")
+        want = tuple(d + p[0] + p[1] for d, p in zip(x.shape, pads))
+        _expect(y.shape == want, f"output shape {y.shape} != padded {want}")
+        _expect(-128 <= a["pad_value"] <= 127, f"pad value {a['pad_value']} is not int8")
+    elif op == "CONCATENATION":
+        axis = a["axis"]
+        _expect(0 <= axis < len(y.shape), f"axis {axis} out of range for {y.shape}")
+        extent = 0
+        for t in ins:
+            shape = list(t.shape)
+            if len(shape) == len(y.shape) - 1:
+                shape.insert(axis, 1)  # PACK: a slice along a new axis
+            _expect(len(shape) == len(y.shape) and all(
+                d == e for i, (d, e) in enumerate(zip(shape, y.shape)) if i != axis),
+                f"input shape {t.shape} does not fit output {y.shape} along axis {axis}")
+            extent += shape[axis]
+        _expect(extent == y.shape[axis], f"inputs add up to {extent} along axis {axis}, "
+                                         f"the output has {y.shape[axis]}")
+    elif op == "STRIDED_SLICE":
+        begin, strides, size = a["begin"], a["strides"], a["size"]
+        _expect(len(begin) == len(strides) == len(size) == rank,
+                f"begin/strides/size need one value per axis of {x.shape}")
+        for b, st, n, d in zip(begin, strides, size, x.shape):
+            _expect(st != 0 and n >= 0 and (n == 0 or (0 <= b < d and 0 <= b + st * (n - 1) < d)),
+                    f"slice from {b} by {st} for {n} leaves axis of {d}")
+        _expect(math.prod(size) == y.size, f"slice of {tuple(size)} cannot fill {y.shape}")
+    elif op == "TRANSPOSE":
+        perm = tuple(a["perm"])
+        _expect(sorted(perm) == list(range(rank)), f"perm {perm} is not a permutation")
+        _expect(y.shape == tuple(x.shape[i] for i in perm),
+                f"output shape {y.shape} != {x.shape} permuted by {perm}")
+    elif op == "TILE":
+        mult = tuple(a["multiples"])
+        _expect(len(mult) == rank and min(mult, default=1) >= 1, f"multiples {mult}")
+        _expect(y.shape == tuple(d * m for d, m in zip(x.shape, mult)),
+                f"output shape {y.shape} != {x.shape} tiled {mult}")
 
 
 def _check_dynamic_fully_connected(x, w, b, y) -> None:

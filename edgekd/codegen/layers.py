@@ -16,6 +16,7 @@ import numpy as np
 from edgekd.codegen.identifiers import c_comment_name
 from edgekd.codegen import kernels, optimized
 from edgekd.codegen.fusion import conv_of, residual_of
+from edgekd.codegen.layout import layout_plan
 from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node, Tensor
@@ -40,6 +41,11 @@ LAYER_TEMPLATES = {
     "QUANTIZE": "quantize",
     "DEQUANTIZE": "quantize",
     "REQUANTIZE": "requantize",
+    "PAD": "copy",
+    "CONCATENATION": "copy",
+    "STRIDED_SLICE": "copy",
+    "TRANSPOSE": "copy",
+    "TILE": "copy",
 }
 
 # The dtypes each op's kernel takes: (inputs, outputs); constants are checked by the IR.
@@ -142,6 +148,10 @@ class LayerCode:
     # Target-specific kernels first, the neutral one last; empty or one entry: a plain
     # call of ``kernel``.
     calls: list[KernelCall] = field(default_factory=list)
+    # Layout layers (template "copy"): the byte PAD fills the output with first (None:
+    # no fill), then one ekd_copy per operand: {"fields", "source", "destination"}.
+    fill: int | None = None
+    copies: list[dict] = field(default_factory=list)
 
     @property
     def ptr(self) -> dict[str, str]:
@@ -177,13 +187,16 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
     where = f"graph {graph.name!r}: layer {index} ({op} {node.name!r})"
     computed = [n for n in node.inputs if n and not graph.tensor(n).is_constant]
     data_operands = 2 if node.op == "ADD" or residual else 1
-    if len(computed) != data_operands or graph.tensor(node.inputs[0]).is_constant:
+    copies_constants = template == "copy"  # a constant operand is copied from its array
+    if not copies_constants and (len(computed) != data_operands
+                                 or graph.tensor(node.inputs[0]).is_constant):
         raise UnsupportedError(f"{where}: the C kernel takes its data operands from earlier "
                                "layers; constant data operands are not supported")
     _check_dtypes(where, graph, node)
     x = graph.tensor(node.inputs[0])
     y = graph.tensor(node.outputs[0])
-    roles = ["input", "residual"] if residual else ["input", "input2"]
+    roles = ["input", "residual"] if residual else \
+        ["input", *(f"input{k}" for k in range(2, len(computed) + 1))]
     uses = [_activation_use(graph, plan, role, n, const=True)
             for role, n in zip(roles, computed)]
     uses.append(_activation_use(graph, plan, "output", y.name, const=False))
@@ -243,6 +256,8 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
             layer.calls = _kernel_calls(graph, plan, node, layer, p, prefix, weights)
         depth = y.shape[-1] if y.shape else 1
         layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
+    elif template == "copy":
+        _layout_layer(layer, graph, plan, node, prefix, weights)
     elif template == "requantize":
         layer.params = _struct_fields(p)
         layer.scalars = {"size": str(y.size)}
@@ -259,6 +274,26 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                            placement.nbytes))
     layer.poison = plan.dead_after(index)
     return layer
+
+
+def _layout_layer(layer: LayerCode, graph: Graph, plan: ArenaPlan, node: Node, prefix: str,
+                  weights: dict[str, WeightArray]) -> None:
+    """The fill and copies of a layout layer (codegen/layout.py); constant operands are
+    arrays of <name>_weights.c."""
+    lp = layout_plan(graph, node)
+    y = graph.tensor(node.outputs[0])
+    out = _pointer(plan, y.name, "uint8_t")
+    layer.fill = lp.fill
+    layer.scalars = {"bytes": str(y.nbytes)}
+    for k, copy in enumerate(lp.copies):
+        t = graph.tensor(copy.source)
+        source = (_const(weights, graph, t.name, f"{prefix}_operand{k}",
+                         f"layer {layer.index} constant operand {t.dtype} {list(t.shape)}")
+                  if t.is_constant else _pointer(plan, t.name, "const uint8_t"))
+        layer.copies.append({
+            "fields": copy.fields(),
+            "source": f"(const uint8_t *){source} + {copy.src_offset}",
+            "destination": f"(uint8_t *){out} + {copy.dst_offset}"})
 
 
 def _swap_add_inputs(p):

@@ -28,6 +28,10 @@ from tflite.utils import BUILTIN_OPCODE2NAME
 
 from edgekd.atomic import atomic_file
 from edgekd.errors import EdgeKDError, GraphError, ModelFormatError, UnsupportedError
+from edgekd.frontends.tflite_layout import (
+    LAYOUT_BUILTINS, LAYOUT_IR_OPS, LayoutReader, layout_builtin, layout_operands,
+    layout_options,
+)
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 
 SCHEMA_VERSION = 3
@@ -96,6 +100,11 @@ _BUFFER_ALIGNMENT = 16  # bytes; TFLite's converter aligns constant data the sam
 # What the flatbuffers accessors raise when offsets point outside or into garbage.
 _ACCESSOR_ERRORS = (struct.error, IndexError, ValueError, TypeError, ArithmeticError,
                     AttributeError, KeyError, UnicodeError, RecursionError)
+
+
+def supported_op_names() -> list[str]:
+    """The TFLite operators the reader takes, by name."""
+    return sorted({*SUPPORTED_OPS.values(), *LAYOUT_BUILTINS.values()})
 
 
 def op_name(code: int) -> str:
@@ -341,9 +350,9 @@ class _Reader:
         nodes = []
         node_names = []
         for i in range(n_ops):
-            node, raw_name = self._node(i, sg.Operators(i), codes)
-            nodes.append(node)
-            node_names.append(raw_name)
+            for node, raw_name in self._nodes(i, sg.Operators(i), codes):
+                nodes.append(node)
+                node_names.append(raw_name)
         for node, unique_name in zip(nodes, _unique(node_names, lambda i: f"node_{i}")):
             node.name = unique_name
         inputs = [self.tensor(i, "graph input: ").name
@@ -366,7 +375,9 @@ class _Reader:
     def _by_name(self, name: str) -> Tensor:
         return next(t for t in self.tensors.values() if t.name == name)
 
-    def _node(self, index: int, op, codes) -> tuple[Node, str]:
+    def _nodes(self, index: int, op, codes) -> list[tuple[Node, str]]:
+        """The IR nodes of one operator (several for SPLIT and its kin), each with the
+        name it takes from its output."""
         code_index = op.OpcodeIndex()
         if not 0 <= code_index < len(codes):
             raise ModelFormatError(f"{self.label}: operator {index}: opcode index {code_index} "
@@ -375,13 +386,25 @@ class _Reader:
         ir_op = SUPPORTED_OPS.get(code)
         label = f"CUSTOM {custom!r}" if code == _BUILTIN.CUSTOM else op_name(code)
         where = f"operator {index} ({label}): "
-        if ir_op is None:
+        if ir_op is None and code not in LAYOUT_BUILTINS:
             raise UnsupportedError(f"{self.label}: {where}unsupported op; supported: "
-                                   f"{', '.join(sorted(SUPPORTED_OPS.values()))}")
+                                   f"{', '.join(supported_op_names())}")
         in_idx = self._int_vector(op, "Inputs", where)
         out_idx = self._int_vector(op, "Outputs", where)
         while in_idx and in_idx[-1] == -1:
             in_idx.pop()  # absent trailing optional inputs (bias)
+        if ir_op is None:
+            nodes = LayoutReader(self).nodes(code, op, in_idx, out_idx, where)
+            return [(node, self._raw_name(out, node.op, index))
+                    for node, out in zip(nodes, out_idx)]
+        return [self._node(index, op, ir_op, in_idx, out_idx, where)]
+
+    def _raw_name(self, out_index: int, ir_op: str, index: int) -> str:
+        # Converter names join fused ops with ';'; the first part names the layer.
+        return self.raw_names[out_index].split(";")[0] or f"{ir_op.lower()}_{index}"
+
+    def _node(self, index: int, op, ir_op: str, in_idx: list[int], out_idx: list[int],
+              where: str) -> tuple[Node, str]:
         low, high = _INPUT_COUNTS[ir_op]
         if not low <= len(in_idx) <= high or len(out_idx) != 1:
             raise ModelFormatError(f"{self.label}: {where}{len(in_idx)} inputs and "
@@ -401,10 +424,7 @@ class _Reader:
         attrs = self._attrs(ir_op, op, where)
         node = Node(op=ir_op, name="", inputs=[t.name if t else "" for t in inputs],
                     outputs=[output.name], attrs=attrs)
-        raw_output_name = self.raw_names[out_idx[0]]
-        # Converter names join fused ops with ';'; the first part names the layer.
-        raw_name = raw_output_name.split(";")[0] or f"{ir_op.lower()}_{index}"
-        return node, raw_name
+        return node, self._raw_name(out_idx[0], ir_op, index)
 
     def _asymmetric_hybrid(self, op, inputs, where: str) -> bool:
         """A FULLY_CONNECTED with float32 input, int8 weights and asymmetric input
@@ -599,9 +619,15 @@ def _graph_records(graph: Graph) -> _ModelRecords:
             tensors.append(Tensor(shape_name, (len(new_shape),), "int32",
                                   data=np.array(new_shape, dtype=np.int32)))
             inputs.append(len(tensors) - 1)
+        code = _BUILTIN_OF_OP.get(node.op)
+        if node.op in LAYOUT_IR_OPS:
+            code = layout_builtin(graph, node)
+            for operand in layout_operands(graph, node, lambda base: _fresh_name(base, names)):
+                tensors.append(operand)
+                inputs.append(len(tensors) - 1)
         options_type, write_options = _options_writer(graph, node)
         operators.append(_OperatorRecord(
-            code=_BUILTIN_OF_OP[node.op], version=_op_version(graph, node),
+            code=code, version=_op_version(graph, node),
             inputs=inputs, outputs=[index[n] for n in node.outputs],
             options_type=options_type, write_options=write_options))
     return _ModelRecords(name=graph.name, tensors=tensors, operators=operators,
@@ -621,12 +647,14 @@ def _fresh_name(base: str, names: set[str]) -> str:
 def _op_version(graph: Graph, node: Node) -> int:
     if node.op == "FULLY_CONNECTED" and len(graph.tensor(node.outputs[0]).shape) > 2:
         return 5  # keep_num_dims
-    return _OP_VERSIONS[node.op]
+    return _OP_VERSIONS.get(node.op, 2)  # the layout ops: their int8 version
 
 
 def _options_writer(graph: Graph, node: Node):
     """(BuiltinOptions type, builder callback) for one node's options table."""
     a = node.attrs
+    if node.op in LAYOUT_IR_OPS:
+        return layout_options(graph, node)
     fused = _FUSED_OF_ACTIVATION.get(a.get("activation", "NONE"))
     if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         depthwise = node.op == "DEPTHWISE_CONV_2D"

@@ -33,7 +33,7 @@ GUARD_BYTES = 64  # after the arena: written by nothing, checked after every inf
 GUARD_VALUE = 0x5A
 # Ops TFLite Micro has no kernel for (it dropped hybrid FULLY_CONNECTED): models with them
 # are compared with the reference only.
-TFLM_LACKS = ("DYNAMIC_FULLY_CONNECTED",)
+TFLM_LACKS = ("DYNAMIC_FULLY_CONNECTED", "TILE")
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,15 @@ def requantize_graph(shape, in_dtype: str, in_q: Quant, out_dtype: str, out_q: Q
     return _graph("REQUANTIZE", tensors, ["x"], {})
 
 
+def layout_graph(op: str, in_shapes, out_shape, quant: Quant, attrs: dict) -> Graph:
+    """A layout op (edgekd/reference/layout.py) on int8 inputs x, x2, x3, ... sharing
+    ``quant`` with the output."""
+    names = ["x", *(f"x{k}" for k in range(2, len(in_shapes) + 1))]
+    tensors = [_activation(n, shape, quant) for n, shape in zip(names, in_shapes)]
+    tensors.append(_activation("y", out_shape, quant))
+    return _graph(op, tensors, names, attrs)
+
+
 def int8_batch(rng: np.random.Generator, shape, samples: int = 3) -> np.ndarray:
     """[samples + 2, *shape] int8: random samples, then all -128 and all 127 (saturation)."""
     random = rng.integers(-128, 128, size=(samples, *shape))

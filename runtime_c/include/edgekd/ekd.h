@@ -318,6 +318,23 @@ typedef struct {
 ekd_status ekd_requantize_x8(const ekd_requantize_params *params, int32_t size,
                              const void *input, void *output);
 
+/* Layout ops: a strided copy of bytes. For every index of the `rank` outer axes (the last
+ * fastest), copy `run_bytes` contiguous bytes; moving one step along axis d moves the
+ * source by src_stride[d] bytes and the destination by dst_stride[d] (either may be
+ * negative or 0). The pointers are those of the first run. */
+#define EKD_COPY_MAX_RANK 8
+typedef struct {
+    int32_t rank;
+    int32_t run_bytes;
+    int32_t count[8]; /* EKD_COPY_MAX_RANK (a literal: the cffi parser reads this header) */
+    int32_t src_stride[8];
+    int32_t dst_stride[8];
+} ekd_copy_params;
+
+ekd_status ekd_copy(const ekd_copy_params *params, const void *source, void *destination);
+/* `bytes` bytes of the 8-bit code `value` (-128..255), e.g. PAD's border. */
+ekd_status ekd_fill_x8(int32_t value, int32_t bytes, void *destination);
+
 #ifdef __cplusplus
 }
 #endif
