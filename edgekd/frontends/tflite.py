@@ -138,6 +138,20 @@ def tensor_names(source: str | os.PathLike | bytes, source_name: str | None = No
     return _guarded(label, lambda: _Reader(data, label).names)
 
 
+def is_legacy_uint8(source: str | os.PathLike | bytes, source_name: str | None = None) -> bool:
+    """Whether the file is a legacy all-uint8 graph (read as int8; TFLM does not run it,
+    LiteRT does)."""
+    data, label = _load_bytes(source, source_name)
+
+    def scan():
+        reader = _Reader(data, label)
+        codes = [max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()) for oc in
+                 (reader.model.OperatorCodes(i) for i in range(reader._count(
+                     reader.model.OperatorCodesLength(), 4, "operator code list")))]
+        return reader._scan_legacy_uint8([(c, "") for c in codes])
+    return _guarded(label, scan)
+
+
 def io_tensor_indices(source: str | os.PathLike | bytes, source_name: str | None = None
                       ) -> tuple[list[int], list[int]]:
     """TFLite tensor indices of the subgraph's (inputs, outputs), as TFLM numbers them."""
@@ -224,6 +238,9 @@ class _Reader:
         self.raw_names = raw
         self.names = _unique(raw, lambda i: f"tensor_{i}")
         self.tensors: dict[int, Tensor] = {}
+        # A legacy all-uint8 graph (uint8 inside, not only around QUANTIZE at the edges)
+        # is read as int8: value v with zero point z is v - 128 with z - 128, scales kept.
+        self.legacy_uint8 = False
 
     # -- low-level checks
 
@@ -264,6 +281,9 @@ class _Reader:
                                    f"{_TYPE_NAMES.get(type_code, type_code)} is not supported; "
                                    "supported: INT8, INT32 (bias), UINT8 and FLOAT32 (model "
                                    "boundary)")
+        if dtype == "uint8" and self.legacy_uint8:
+            return self._shifted_to_int8(t, name, shape_of=lambda: tuple(
+                self._int_vector(t, "Shape", here)), here=here)
         if t.IsVariable():
             raise UnsupportedError(f"{self.label}: {here}variable tensors are not supported")
         if t.Sparsity() is not None:
@@ -274,6 +294,56 @@ class _Reader:
         return Tensor(name=name, shape=shape, dtype=dtype,
                       quant=self._quant(t, shape, dtype, here),
                       data=self._constant_data(t, shape, dtype, here))
+
+    def _shifted_to_int8(self, t, name: str, shape_of, here: str) -> Tensor:
+        """A uint8 tensor of a legacy graph as the int8 tensor of the same real values."""
+        shape = shape_of()
+        if any(d < 1 for d in shape) or math.prod(shape) > MAX_TENSOR_ELEMENTS:
+            raise ModelFormatError(f"{self.label}: {here}bad shape {list(shape)}")
+        quant = self._quant(t, shape, "uint8", here)
+        if quant is not None:
+            quant = QuantParams(quant.scale, quant.zero_point - 128, quant.axis)
+        data = self._constant_data(t, shape, "uint8", here)
+        if data is not None:
+            data = (data.astype(np.int16) - 128).astype(np.int8)
+        return Tensor(name=name, shape=shape, dtype="int8", quant=quant, data=data)
+
+    def _scan_legacy_uint8(self, codes) -> bool:
+        """Whether an operator other than QUANTIZE/DEQUANTIZE reads or writes uint8."""
+        for i in range(self._count(self.subgraph.OperatorsLength(), 4, "operator list")):
+            op = self.subgraph.Operators(i)
+            index = op.OpcodeIndex()
+            if not 0 <= index < len(codes) or codes[index][0] in (_BUILTIN.QUANTIZE,
+                                                                   _BUILTIN.DEQUANTIZE):
+                continue
+            where = f"operator {i}: "
+            for k in (*self._int_vector(op, "Inputs", where),
+                      *self._int_vector(op, "Outputs", where)):
+                if 0 <= k < self.num_tensors and \
+                        self.subgraph.Tensors(k).Type() == _TYPE.UINT8:
+                    return True
+        return False
+
+    def _uint8_boundary(self, graph_nodes: list[Node], indices: list[int], inputs: bool
+                        ) -> tuple[list[Node], list[Tensor]]:
+        """A legacy graph's uint8 inputs (or outputs) kept uint8 for the caller: a
+        REQUANTIZE (the sign flip) between each and the int8 graph."""
+        nodes, tensors = [], []
+        for index in indices:
+            if self.subgraph.Tensors(index).Type() != _TYPE.UINT8:
+                continue
+            # The caller's tensor keeps the file's name; the int8 one inside is renamed.
+            inner = self.tensors[index]
+            outer = Tensor(inner.name, inner.shape, "uint8", QuantParams(
+                inner.quant.scale, inner.quant.zero_point + 128, inner.quant.axis))
+            inner.name = _fresh_name(f"{outer.name}/int8", set(self.names))
+            for node in graph_nodes:
+                node.inputs = [inner.name if n == outer.name else n for n in node.inputs]
+                node.outputs = [inner.name if n == outer.name else n for n in node.outputs]
+            pair = [outer.name, inner.name] if inputs else [inner.name, outer.name]
+            nodes.append(Node("REQUANTIZE", f"{outer.name}/requantize", [pair[0]], [pair[1]]))
+            tensors.append(outer)
+        return nodes, tensors
 
     def _quant(self, t, shape: tuple[int, ...], dtype: str, here: str) -> QuantParams | None:
         q = t.Quantization()
@@ -347,6 +417,7 @@ class _Reader:
             # Files from before builtin_code existed keep the code in the deprecated field.
             codes.append((max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()),
                           _printable(oc.CustomCode() or b"")))
+        self.legacy_uint8 = self._scan_legacy_uint8(codes)
         nodes = []
         node_names = []
         for i in range(n_ops):
@@ -355,15 +426,22 @@ class _Reader:
                 node_names.append(raw_name)
         for node, unique_name in zip(nodes, _unique(node_names, lambda i: f"node_{i}")):
             node.name = unique_name
-        inputs = [self.tensor(i, "graph input: ").name
-                  for i in self._int_vector(sg, "Inputs", "subgraph ")]
-        outputs = [self.tensor(i, "graph output: ").name
-                   for i in self._int_vector(sg, "Outputs", "subgraph ")]
+        input_indices = self._int_vector(sg, "Inputs", "subgraph ")
+        output_indices = self._int_vector(sg, "Outputs", "subgraph ")
+        inputs = [self.tensor(i, "graph input: ").name for i in input_indices]
+        outputs = [self.tensor(i, "graph output: ").name for i in output_indices]
         for io_name in inputs:
             if self._by_name(io_name).is_constant:
                 raise ModelFormatError(f"{self.label}: graph input {io_name!r} is a constant")
+        extra: list[Tensor] = []
+        if self.legacy_uint8:
+            self._check_exact_in_int8(nodes)
+            before, t_in = self._uint8_boundary(nodes, input_indices, True)
+            after, t_out = self._uint8_boundary(nodes, output_indices, False)
+            nodes, extra = [*before, *nodes, *after], [*t_in, *t_out]
         used = {n for node in nodes for n in (*node.inputs, *node.outputs)} | {*inputs, *outputs}
         tensors = {t.name: t for _, t in sorted(self.tensors.items()) if t.name in used}
+        tensors.update({t.name: t for t in extra})
         graph_name = name or _printable(sg.Name() or b"") or "model"
         graph = Graph(name=graph_name, tensors=tensors, nodes=nodes, inputs=inputs,
                       outputs=outputs)
@@ -371,6 +449,20 @@ class _Reader:
             return graph.validate()
         except GraphError as error:
             raise ModelFormatError(f"{self.label}: {error}") from None
+
+    def _check_exact_in_int8(self, nodes: list[Node]) -> None:
+        """Refuse a legacy uint8 graph whose int8 form would compute something else:
+        TFLite's int8 kernels take symmetric weights, legacy uint8 ones any zero point."""
+        for index, node in enumerate(nodes):
+            if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+                w = self._by_name(node.inputs[1])
+                if w.quant is not None and (w.quant.zero_point != 0).any():
+                    z = int(w.quant.zero_point[w.quant.zero_point != 0][0])
+                    raise UnsupportedError(
+                        f"{self.label}: legacy uint8 graph: {node.op} {node.name or index!r} "
+                        f"has weights {w.name!r} with zero point {z + 128} ({z} as int8); "
+                        "the int8 scheme needs symmetric weights (zero point 0), so this "
+                        "graph has no exact int8 form (requantize it from float)")
 
     def _by_name(self, name: str) -> Tensor:
         return next(t for t in self.tensors.values() if t.name == name)

@@ -153,7 +153,13 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     oracles = {"reference": {t: np.stack([r[t] for r in reference]) for t in c_tensors}}
     compared = ["reference: every tensor"]
     tflm_arena = None
-    if tflite_path is not None and tflm and not tflm_can_run(graph):
+    if tflite_path is not None and tflm and _litert_oracle(graph, tflite_path):
+        from edgekd.verify.litert import run_litert_outputs
+
+        oracles["litert"] = run_litert_outputs(tflite_path, batches)
+        compared.append(f"litert: {len(oracles['litert'])} outputs (TFLM does not run "
+                        "this graph)")
+    elif tflite_path is not None and tflm and not tflm_can_run(graph):
         compared.append("tflm: not run (no kernel for "
                         f"{', '.join(sorted({n.op for n in graph.nodes} & set(TFLM_LACKS)))})")
     elif tflite_path is not None and tflm:
@@ -176,6 +182,15 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
         weights_bytes=generated.weights_bytes, compared=compared,
         tflm_arena_bytes=tflm_arena, first_mismatch=first,
     )
+
+
+def _litert_oracle(graph: Graph, path: Path) -> bool:
+    """Whether LiteRT is the oracle: for legacy all-uint8 graphs and ops TFLM lacks that
+    LiteRT runs (TILE); hybrid models keep the reference alone (docs/dynamic.md)."""
+    from edgekd.frontends.tflite import is_legacy_uint8
+
+    ops = {node.op for node in graph.nodes}
+    return is_legacy_uint8(path) or ("TILE" in ops and "DYNAMIC_FULLY_CONNECTED" not in ops)
 
 
 def tflm_can_run(graph: Graph) -> bool:
