@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgekd.errors import EdgeKDError
+from edgekd.errors import EdgeKDError, UnsupportedError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_model_options(inspect)
     inspect.set_defaults(func=cmd_inspect)
+    ops = sub.add_parser("ops", help="print the supported ops (from the op registry)",
+                         description="Print every IR op edgekd runs, its C kernel and the "
+                                     "TFLite operators read as it.")
+    ops.add_argument("--markdown", action="store_true",
+                     help="print docs/ops.md (a Markdown table) instead")
+    ops.set_defaults(func=cmd_ops)
     run = sub.add_parser(
         "run", help="run a model through the numpy integer reference",
         description="Run MODEL on the arrays in --input files (one .npy per model input: one "
@@ -226,8 +232,28 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     from edgekd.summary import format_summary, summarize
 
-    summary = summarize(model_graph(args), source=args.model)
+    try:
+        graph = model_graph(args)
+    except UnsupportedError as error:
+        if not str(args.model).lower().endswith(".tflite"):
+            raise
+        # Show the whole model and every blocker, not only the first.
+        from edgekd.frontends.tflite_survey import format_survey, survey_tflite
+
+        survey = survey_tflite(args.model)
+        print(json.dumps(survey, indent=2) if args.json else format_survey(survey))
+        raise UnsupportedError(f"{args.model}: {len(survey['blockers'])} blocker(s), listed "
+                               "above (`edgekd ops` lists the supported ops)") from None
+    summary = summarize(graph, source=args.model)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    from edgekd.ops_table import format_ops, ops_markdown
+
+    print(ops_markdown() if args.markdown else format_ops(), end="\n" if not args.markdown
+          else "")
     return 0
 
 

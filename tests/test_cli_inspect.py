@@ -149,3 +149,30 @@ def test_run_mlperf(mlperf_path, tmp_path, capsys):
     assert _cli(capsys, "run", mlperf_path, "-i", tmp_path / "x.npy",
                 "-o", tmp_path / "y.npy")[0] == 0
     assert np.load(tmp_path / "y.npy").tobytes() == run_tflm(mlperf_path, x)[0].tobytes()
+
+
+def test_inspect_shows_the_whole_model_and_every_blocker(tmp_path, capsys):
+    import dataclasses
+
+    import tflite
+
+    from edgekd.frontends import tflite as frontend
+    from tests.codegen.graphs import small_cnn
+
+    # Two operators of a supported model replaced by ops edgekd does not run.
+    records = frontend._graph_records(small_cnn())
+    lstm, svdf = tflite.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM, tflite.BuiltinOperator.SVDF
+    for index, code in ((1, lstm), (3, svdf)):
+        records.operators[index] = dataclasses.replace(
+            records.operators[index], code=code, options_type=0, write_options=None)
+    path = tmp_path / "blocked.tflite"
+    path.write_bytes(frontend._serialize(records))
+    code, out, err = _cli(capsys, "inspect", path)
+    assert code == 2 and "2 blocker(s)" in err and "\n" not in err.strip()
+    assert f"operators: {len(records.operators)}   blockers: 2" in out
+    assert "operator 1 (UNIDIRECTIONAL_SEQUENCE_LSTM)" in out
+    assert "operator 3 (SVDF)" in out
+    assert out.count(" ok ") == len(records.operators) - 2
+    code, out, _ = _cli(capsys, "inspect", path, "--json")
+    assert [b["op"] for b in json.loads(out)["blockers"]] == ["UNIDIRECTIONAL_SEQUENCE_LSTM",
+                                                              "SVDF"]

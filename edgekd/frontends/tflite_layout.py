@@ -26,6 +26,13 @@ LAYOUT_BUILTINS = {
 }
 # IR ops these become (for the reader's list of what it supports).
 LAYOUT_IR_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE")
+# TFLite operator -> the IR op it is read as.
+IR_OP_OF_LAYOUT = {
+    "PAD": "PAD", "PADV2": "PAD", "CONCATENATION": "CONCATENATION", "PACK": "CONCATENATION",
+    "STRIDED_SLICE": "STRIDED_SLICE", "SLICE": "STRIDED_SLICE", "SPLIT": "STRIDED_SLICE",
+    "SPLIT_V": "STRIDED_SLICE", "UNPACK": "STRIDED_SLICE", "TRANSPOSE": "TRANSPOSE",
+    "TILE": "TILE", "SQUEEZE": "RESHAPE", "EXPAND_DIMS": "RESHAPE",
+}
 
 
 class LayoutReader:
