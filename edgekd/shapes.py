@@ -28,7 +28,10 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int, out: int) -
 
 def padding_of(node: Node, in_hw: tuple[int, int], out_hw: tuple[int, int],
                kernel_hw: tuple[int, int]) -> tuple[int, int]:
-    """(pad_h, pad_w) of a conv or pool node: zero for VALID."""
+    """(pad_h, pad_w) of a conv or pool node: zero for VALID; a convolution with a PAD
+    folded in (codegen/pad_fusion.py) has its own leading padding."""
+    if "explicit_padding" in node.attrs:
+        return tuple(int(p[0]) for p in node.attrs["explicit_padding"])
     if node.attrs["padding"] == "VALID":
         return 0, 0
     dil = node.attrs.get("dilation", (1, 1))
@@ -45,8 +48,11 @@ def _expect(cond: bool, message: str) -> None:
 def _spatial_out(node: Node, in_shape, kernel_hw) -> tuple[int, int]:
     stride = node.attrs["stride"]
     dil = node.attrs.get("dilation", (1, 1))
-    return (conv_output_size(in_shape[1], kernel_hw[0], stride[0], dil[0], node.attrs["padding"]),
-            conv_output_size(in_shape[2], kernel_hw[1], stride[1], dil[1], node.attrs["padding"]))
+    extra = [sum(p) for p in node.attrs.get("explicit_padding", ((0, 0), (0, 0)))]
+    return (conv_output_size(in_shape[1] + extra[0], kernel_hw[0], stride[0], dil[0],
+                             node.attrs["padding"]),
+            conv_output_size(in_shape[2] + extra[1], kernel_hw[1], stride[1], dil[1],
+                             node.attrs["padding"]))
 
 
 def check_node(graph: Graph, node: Node) -> None:

@@ -25,6 +25,7 @@ from typing import Iterator
 
 from edgekd.codegen import kernels
 from edgekd.codegen.fusion import fusable_adds, fuse_add, residual_of
+from edgekd.codegen.pad_fusion import fuse_pads
 from edgekd.codegen.layers import overlap_lead, scratch_bytes
 from edgekd.codegen.planner import ArenaPlan, plan_arena
 from edgekd.ir import Graph
@@ -32,7 +33,7 @@ from edgekd.ir import Graph
 
 def generator_graph(graph: Graph) -> Graph:
     """``graph`` as the code generator runs it (the module docstring)."""
-    graph = _lower_arena(graph)
+    graph = _lower_arena(fuse_pads(graph))
     plan = plan_for(graph)
     for index, node in enumerate(graph.nodes):
         if kernels.optional_scratch(graph, node) == 0:

@@ -359,10 +359,18 @@ class _Builder:
         if isinstance(torch_padding, str):  # 'same' pads total // 2 in front, like TFLite
             torch_padding = tuple((k - 1) * d // 2 if torch_padding == "same" else 0
                                   for k, d in zip(conv.kernel_size, conv.dilation))
-        padding = self.tflite_padding(node, in_shape[2:], out_shape[2:], conv.kernel_size,
-                                      conv.stride, conv.dilation, torch_padding)
+        explicit = None
+        try:
+            padding = self.tflite_padding(node, in_shape[2:], out_shape[2:], conv.kernel_size,
+                                          conv.stride, conv.dilation, torch_padding)
+        except UnsupportedError:
+            # Zero padding TFLite's SAME cannot express (stride 2, padding 1 on an even
+            # size): a PAD with the input's zero point, then a VALID convolution.
+            padding, explicit = "VALID", explicit_padding(
+                in_shape[2:], out_shape[2:], conv.kernel_size, conv.stride, conv.dilation,
+                _pair(torch_padding))
         attrs = {"stride": tuple(conv.stride), "dilation": tuple(conv.dilation),
-                 "padding": padding, "depthwise": depthwise,
+                 "padding": padding, "depthwise": depthwise, "explicit_padding": explicit,
                  "depth_multiplier": conv.out_channels // conv.in_channels if depthwise else 1}
         self.add_layer(node, Layer("conv", str(node.target), [x], node.name, self.describe(node),
                                    module=conv, attrs=attrs))
@@ -490,6 +498,15 @@ class _Builder:
                                 f"(kernel {kernel}, stride {stride}) gives {out_hw[0]}x"
                                 f"{out_hw[1]}; TFLite can only express VALID {valid} or SAME "
                                 f"{same} with leading padding {leading}")
+
+
+def explicit_padding(in_hw, out_hw, kernel, stride, dilation, leading
+                     ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((top, bottom), (left, right)): ``leading`` before, and after as many rows and
+    columns as the last window reaches past the input (none that no window reads)."""
+    return tuple((p, max(0, (o - 1) * s + (k - 1) * d + 1 - i - p))
+                 for i, o, k, s, d, p in zip(in_hw, out_hw, _pair(kernel), _pair(stride),
+                                             _pair(dilation), leading))
 
 
 def _pair(value) -> tuple[int, int]:

@@ -100,6 +100,21 @@ class _Writer:
         else:
             raise EdgeKDError(f"layer {spec.name!r}: unknown kind {spec.kind!r}")
 
+    def pad_with_zero_point(self, spec, x: str) -> str:
+        """A PAD before a convolution whose zero padding TFLite's SAME cannot express:
+        the input's zero point is its real 0 (the code generator folds it back into the
+        convolution's own padding)."""
+        (top, bottom), (left, right) = spec.attrs["explicit_padding"]
+        n, h, w, c = self.tensors[x].shape
+        name = f"{spec.name}.pad"
+        self.tensors[name] = Tensor(name, (n, h + top + bottom, w + left + right, c), "int8",
+                                    self.tensors[x].quant)
+        self.qparams[name] = self.qparams[x]
+        self.nodes.append(Node("PAD", f"{spec.name}_pad", [x], [name], {
+            "paddings": ((0, 0), (top, bottom), (left, right), (0, 0)),
+            "pad_value": self.qparams[x][1]}))
+        return name
+
     def write_weighted(self, spec, layer: QWeighted) -> None:
         x = spec.inputs[0]
         in_scale, _ = self.qparams[x]
@@ -116,6 +131,8 @@ class _Writer:
                      "padding": spec.attrs["padding"], "activation": spec.activation}
             if depthwise:
                 attrs["depth_multiplier"] = spec.attrs["depth_multiplier"]
+            if spec.attrs.get("explicit_padding"):
+                x = self.pad_with_zero_point(spec, x)
         else:
             op, axis = "FULLY_CONNECTED", 0
             weights = linear_weight_to_ir(w_q, spec.attrs["chw"])

@@ -302,6 +302,15 @@ def test_unsupported_module_names_module_path_and_source_line():
     assert "supported: Conv2d" in message
 
 
+@pytest.mark.parametrize("conv, shape, explicit", [
+    (ConvNet(stride=2, padding=1), (3, 8, 8), ((1, 0), (1, 0))),  # ResNet's downsampling
+    (ConvNet(padding=2), (3, 8, 8), ((2, 2), (2, 2))),
+])
+def test_padding_same_cannot_express_becomes_explicit(conv, shape, explicit):
+    layer = trace(conv, torch.randn(1, *shape)).layers[0]
+    assert layer.attrs["padding"] == "VALID" and layer.attrs["explicit_padding"] == explicit
+
+
 def test_unsupported_function_names_node_and_source_line():
     with pytest.raises(UnsupportedError) as info:
         trace(WithSigmoid(), torch.randn(1, 1, 5, 5))
@@ -311,8 +320,8 @@ def test_unsupported_function_names_node_and_source_line():
 
 
 @pytest.mark.parametrize("model, shape, words", [
-    (ConvNet(stride=2, padding=1), (3, 8, 8), "TFLite can only express"),
-    (ConvNet(padding=2), (3, 8, 8), "TFLite can only express"),
+    (nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1)), (1, 8, 8),
+     "TFLite can only express"),
     (ConvNet(cin=4, cout=4, groups=2), (4, 6, 6), "grouped convolution"),
     (nn.Sequential(nn.ReLU(), nn.Conv2d(1, 1, 1)), (1, 4, 4), "follows the model input"),
     (nn.Sequential(nn.Conv2d(1, 1, 1), nn.Flatten(), nn.Softmax(dim=1)), (1, 2, 2),
@@ -320,7 +329,7 @@ def test_unsupported_function_names_node_and_source_line():
     (nn.Sequential(nn.AvgPool2d(3, 1, 1)), (1, 4, 4), "count_include_pad=False"),
     (nn.Sequential(nn.Conv2d(1, 1, 1), nn.AdaptiveAvgPool2d(2)), (1, 4, 4), "global pooling"),
     (nn.Sequential(nn.Conv2d(1, 2, 1), nn.Unflatten(1, (1, 2))), (1, 2, 2), "Unflatten"),
-], ids=["stride2-even", "over-padded", "groups", "relu-on-input", "flatten-to-softmax",
+], ids=["pool-stride2-even", "groups", "relu-on-input", "flatten-to-softmax",
         "avg-count-pad", "adaptive-2", "unflatten"])
 def test_refusals(model, shape, words):
     with pytest.raises(UnsupportedError, match=words):
