@@ -594,11 +594,17 @@ class Window:
     dilation: tuple[int, int]
     padding: str  # "SAME" | "VALID"
     leading: tuple[int, int]  # pads before the first row and column
+    # ((top, bottom), (left, right)) of a convolution's pads neither SAME nor VALID
+    # express: a PAD (input zero point) before a VALID convolution; None otherwise.
+    explicit: tuple[tuple[int, int], tuple[int, int]] | None = None
 
 
 def window_of(model: OnnxModel, node: OnnxNode, in_hw: tuple[int, int],
-              out_hw: tuple[int, int], kernel: tuple[int, int]) -> Window:
-    """The TFLite padding that computes what the node's pads compute; refuse others."""
+              out_hw: tuple[int, int], kernel: tuple[int, int],
+              explicit: bool = False) -> Window:
+    """The TFLite padding that computes what the node's pads compute; with ``explicit``
+    (convolutions: zero padding), explicit pads where SAME and VALID do not; refuse
+    others."""
     attrs = node.attrs
     stride = tuple(int(s) for s in attrs.get("strides", (1, 1)))
     dilation = tuple(int(d) for d in attrs.get("dilations", (1, 1)))
@@ -633,6 +639,11 @@ def window_of(model: OnnxModel, node: OnnxNode, in_hw: tuple[int, int],
     for padding, size, lead in candidates:
         if out_hw == size and leading == lead:
             return Window(kernel, stride, dilation, padding, lead)
+    if explicit:
+        trailing = tuple(max(0, (o - 1) * s + (k - 1) * d + 1 - i - p) for i, o, k, s, d, p in
+                         zip(in_hw, out_hw, kernel, stride, dilation, leading))
+        return Window(kernel, stride, dilation, "VALID", (0, 0),
+                      ((leading[0], trailing[0]), (leading[1], trailing[1])))
     raise model.refuse(node, f"padding {attrs.get('pads', auto_pad)} on a {in_hw[0]}x{in_hw[1]} "
                              f"input (kernel {kernel}, stride {stride}) gives {out_hw[0]}x"
                              f"{out_hw[1]}; TFLite can only express VALID {valid} or SAME "

@@ -220,8 +220,13 @@ class _Builder:
                                     f"{in_c} input channels)")
         if bias is not None and bias.shape != (out_c,):
             raise self.refuse(node, f"bias of shape {bias.shape}, expected ({out_c},)")
-        window = window_of(self.model, node, in_shape[2:], out_shape[2:], (kh, kw))
-        padding = self.torch_padding(node, window, in_shape[2:], out_shape[2:], conv=True)
+        window = window_of(self.model, node, in_shape[2:], out_shape[2:], (kh, kw),
+                           explicit=True)
+        if window.explicit is not None:
+            padding = self.symmetric_padding(node, window.explicit, in_shape[2:], out_shape[2:],
+                                             window)
+        else:
+            padding = self.torch_padding(node, window, in_shape[2:], out_shape[2:], conv=True)
         conv = nn.Conv2d(in_c, out_c, (kh, kw), window.stride, padding, window.dilation,
                          groups, bias=bias is not None)
         conv.weight = self.parameter(node, weight, "weights")
@@ -229,9 +234,23 @@ class _Builder:
             conv.bias = self.parameter(node, bias, "biases")
         attrs = {"stride": window.stride, "dilation": window.dilation,
                  "padding": window.padding, "depthwise": depthwise,
+                 "explicit_padding": window.explicit,
                  "depth_multiplier": out_c // in_c if depthwise else 1}
         self.add_layer(node, Layer("conv", node.name, [x], node.outputs[0],
                                    self.model.describe(node), module=conv, attrs=attrs))
+
+    def symmetric_padding(self, node: OnnxNode, explicit, in_hw, out_hw, window
+                          ) -> tuple[int, int]:
+        """Torch's padding for explicit pads: symmetric ones (the trailing rows no
+        window reads aside) only, as torch's Conv2d pads both sides alike."""
+        leading = tuple(p[0] for p in explicit)
+        torch_out = tuple(_torch_output_size(i, p, k, d, s, False)
+                          for i, p, k, d, s in zip(in_hw, leading, window.kernel,
+                                                   window.dilation, window.stride))
+        if torch_out != tuple(out_hw) or any(p[1] > p[0] for p in explicit):
+            raise self.refuse(node, f"asymmetric pads {explicit} (only pads torch's Conv2d "
+                                    "can express: the same before and after)")
+        return leading
 
     def torch_padding(self, node: OnnxNode, window, in_hw, out_hw, conv: bool,
                       ceil_mode: bool = False):

@@ -625,7 +625,7 @@ class _Reader:
             raise self.refuse(node, f"weights quantized along axis {p.weight.axis} (expected "
                                     "per output channel, axis 0, or per tensor)")
         window = window_of(self.model, node, in_shape[2:], self.model.shape(node, p.value)[2:],
-                           (kh, kw))
+                           (kh, kw), explicit=True)
         codes, scales = self.symmetric_weights(node, p.weight)
         weights = conv_weight_to_ir(codes, depthwise)
         w_quant = QuantParams(scales, np.zeros_like(scales, dtype=np.int64),
@@ -636,8 +636,23 @@ class _Reader:
             attrs["depth_multiplier"] = out_c // in_c
         w = self.new_tensor(f"{node.name}.weight", weights.shape, "int8", w_quant, weights)
         b = self.bias_tensor(p, x, scales, out_c)
+        if window.explicit is not None:
+            x = self.zero_point_pad(node, x, window.explicit)
         self.nodes.append(Node("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", node.name,
                                [x, w, b], [y], attrs))
+
+    def zero_point_pad(self, node: OnnxNode, x: str, explicit) -> str:
+        """A PAD of ``x`` with its zero point (a real 0) on H and W: a convolution's
+        zero padding TFLite's SAME cannot express (codegen folds it back)."""
+        (top, bottom), (left, right) = explicit
+        t = self.tensors[x]
+        n, h, w, c = t.shape
+        padded = self.new_tensor(f"{node.name}.pad", (n, h + top + bottom, w + left + right, c),
+                                 "int8", t.quant, None)
+        self.nodes.append(Node("PAD", f"{node.name}_pad", [x], [padded], {
+            "paddings": ((0, 0), (top, bottom), (left, right), (0, 0)),
+            "pad_value": t.quant.scalar_zero_point}))
+        return padded
 
     def write_linear(self, p: _Pending, y: str) -> None:
         node, x = p.node, p.inputs[0]

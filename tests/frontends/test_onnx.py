@@ -153,15 +153,33 @@ def test_padding_torch_cannot_compute_is_refused(tmp_path):
         read_onnx(path, calib="digits")
 
 
-def test_padding_tflite_cannot_express_is_refused(tmp_path):
+def test_asymmetric_pads_torch_cannot_compute_are_refused(tmp_path):
     b = GraphBuilder()
     b.node("Conv", ["input", b.constant("w", np.ones((2, 1, 3, 3), np.float32))], "output",
            pads=[2, 2, 0, 0])
     path = tmp_path / "m.onnx"
     path.write_bytes(b.model(["output"]))
-    with pytest.raises(UnsupportedError, match=r"TFLite can only express VALID \(6, 6\) or "
-                                               r"SAME \(8, 8\)"):
+    with pytest.raises(UnsupportedError, match=r"asymmetric pads \(\(2, 0\), \(2, 0\)\)"):
         read_onnx(path, calib="digits")
+
+
+def test_pads_tflite_cannot_express_become_pad_and_valid_conv(tmp_path):
+    """Stride 2, pads 1 on the 8x8 digits: a PAD with the zero point before the VALID
+    convolution, folded back into it by the code generator; bit-exact with TFLM."""
+    from edgekd.frontends.tflite import save_tflite
+    from edgekd.verify.host import verify_host
+
+    b = GraphBuilder()
+    weights = np.random.default_rng(0).normal(size=(2, 1, 3, 3)).astype(np.float32)
+    b.node("Conv", ["input", b.constant("w", weights)], "output", strides=[2, 2],
+           pads=[1, 1, 1, 1])
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b.model(["output"]))
+    graph = read_onnx(path, calib="digits")
+    assert [n.op for n in graph.nodes] == ["PAD", "CONV_2D"]
+    assert graph.nodes[0].attrs["paddings"] == ((0, 0), (1, 0), (1, 0), (0, 0))
+    result = verify_host(save_tflite(graph, tmp_path / "m.tflite"), inputs=10)
+    assert result.bit_exact, result.summary()
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")

@@ -254,3 +254,30 @@ def test_what_the_ir_cannot_express_is_refused(make, message):
     with pytest.raises(EdgeKDError, match=message) as info:
         read_onnx(make(), source_name="m.onnx")
     assert str(info.value).startswith("m.onnx: ") and "\n" not in str(info.value)
+
+
+def test_stride_2_pads_1_on_an_even_input_read_as_pad_and_valid_conv(tmp_path):
+    """The downsampling of ResNet and MobileNetV2 (8x8 -> 4x4): TFLite's SAME pads after,
+    torch before; the QDQ reader writes a PAD of the zero point, the C folds it."""
+    import torch
+    from torch import nn
+
+    from edgekd.frontends.tflite import save_tflite
+    from edgekd.verify.host import verify_host
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.ReLU(),
+                          nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4))
+    path = quantize_with_onnxruntime(export_torch(model, tmp_path / "f.onnx"),
+                                     tmp_path / "qdq.onnx")
+    graph = read_quietly(path)
+    assert [n.op for n in graph.nodes if n.op != "QUANTIZE" and n.op != "DEQUANTIZE"] == \
+        ["PAD", "CONV_2D", "PAD", "DEPTHWISE_CONV_2D"]
+    x = digits().test.x[:200]
+    expected = run_onnxruntime(path, x)
+    got = dequantize_output(graph, run_reference(graph, quantize_input(graph, x)))
+    scale = graph.tensor(graph.outputs[0]).quant.scale[0]
+    differ = np.abs(got - expected.transpose(0, 2, 3, 1)).max()
+    assert differ <= scale * 1.001  # onnxruntime rounds its own way
+    result = verify_host(save_tflite(graph, tmp_path / "m.tflite"), inputs=10)
+    assert result.bit_exact, result.summary()
