@@ -31,6 +31,11 @@ def write_onnx(graph: Graph) -> bytes:
     return _Writer(graph.validate()).model().SerializeToString()
 
 
+def _codes(tensor: Tensor):
+    """The numpy type of a quantized tensor's codes (and of its zero point in the file)."""
+    return np.uint8 if tensor.dtype == "uint8" else np.int8
+
+
 def auto_pad(node: Node) -> str:
     """TFLite's SAME pads the odd extra row/column at the end: ONNX's SAME_UPPER. (auto_pad
     rather than explicit pads keeps SAME and VALID apart where both pad nothing.)"""
@@ -82,11 +87,12 @@ class _Writer:
         return model
 
     def value_info(self, tensor: Tensor):
-        element = {"int8": self.onnx.TensorProto.INT8,
+        element = {"int8": self.onnx.TensorProto.INT8, "uint8": self.onnx.TensorProto.UINT8,
                    "float32": self.onnx.TensorProto.FLOAT}.get(tensor.dtype)
         if element is None:
             raise EdgeKDError(f"graph {self.graph.name!r}: input/output {tensor.name!r} is "
-                              f"{tensor.dtype}; ONNX export handles int8 and float32")
+                              f"{tensor.dtype}; ONNX export handles int8, uint8 and "
+                              "float32")
         shape = list(nchw_shape(tensor.shape))
         if self.batched:
             shape[0] = BATCH
@@ -122,7 +128,7 @@ class _Writer:
             tensor = self.graph.tensor(tensor_name)
             self.dequantized[tensor_name] = self.add(
                 "DequantizeLinear", [tensor_name, *self.quant_inputs(tensor_name, tensor.quant,
-                                                                       np.int8)],
+                                                                       _codes(tensor))],
                 self.unique(f"{tensor_name}_dequantized"))
         return self.dequantized[tensor_name]
 
@@ -144,7 +150,7 @@ class _Writer:
                                       self.constant("six", np.float32(6.0))])
         tensor = self.graph.tensor(tensor_name)
         self.add("QuantizeLinear", [value, *self.quant_inputs(tensor_name, tensor.quant,
-                                                                np.int8)], tensor_name)
+                                                                _codes(tensor))], tensor_name)
 
     def to_nhwc_rows(self, value: str, ir: tuple[int, ...]) -> str:
         """A float value holding a 4-D IR tensor (NCHW in the file) reordered so that its
@@ -249,3 +255,72 @@ class _Writer:
         out = self.add("Softmax", [value], node_name=node.name,
                        axis=-1 if len(x.shape) == 2 else 1)
         self.quantize_into(out, node.outputs[0])
+
+    # -- integer QUANTIZE and the layout ops: values in the IR's NHWC order in between --
+
+    def write_requantize(self, node: Node) -> None:
+        self.quantize_into(self.dequantized_value(node.inputs[0]), node.outputs[0])
+
+    def ir_order(self, name: str) -> str:
+        """The float value of an activation with its elements in the IR's (NHWC) order."""
+        tensor = self.graph.tensor(name)
+        value = self.dequantized_value(name)
+        return self.add("Transpose", [value], perm=[0, 2, 3, 1]) if len(tensor.shape) == 4 \
+            else value
+
+    def quantize_ir_order(self, value: str, node: Node) -> None:
+        """QuantizeLinear of a value in IR order into the node's output (NCHW if 4-D)."""
+        if len(self.graph.tensor(node.outputs[0]).shape) == 4:
+            value = self.add("Transpose", [value], perm=[0, 3, 1, 2])
+        self.quantize_into(value, node.outputs[0])
+
+    def ints(self, name: str, values) -> str:
+        return self.constant(name, np.array(list(values), dtype=np.int64))
+
+    def write_pad(self, node: Node) -> None:
+        x = self.graph.tensor(node.inputs[0])
+        paddings = node.attrs["paddings"]
+        q = x.quant
+        fill = np.float32((node.attrs["pad_value"] - q.scalar_zero_point) * q.scalar_scale)
+        pads = self.ints("pads", [p[0] for p in paddings] + [p[1] for p in paddings])
+        out = self.add("Pad", [self.ir_order(x.name), pads, self.constant("pad_value", fill)],
+                       node_name=node.name, mode="constant")
+        self.quantize_ir_order(out, node)
+
+    def write_concatenation(self, node: Node) -> None:
+        rank = len(self.graph.tensor(node.outputs[0]).shape)
+        axis = node.attrs["axis"]
+        values = []
+        for name in node.inputs:
+            value = self.ir_order(name)
+            if len(self.graph.tensor(name).shape) < rank:  # PACK
+                value = self.add("Unsqueeze", [value, self.ints("axes", [axis])])
+            values.append(value)
+        self.quantize_ir_order(self.add("Concat", values, node_name=node.name, axis=axis),
+                               node)
+
+    def write_strided_slice(self, node: Node) -> None:
+        x = self.graph.tensor(node.inputs[0])
+        a = node.attrs
+        # An end before index 0 (a negative step) counts from the back in ONNX: -dim - 1
+        # is clamped to "before the first".
+        ends = [b + s * n if b + s * n >= 0 else -d - 1
+                for b, s, n, d in zip(a["begin"], a["strides"], a["size"], x.shape)]
+        value = self.add("Slice", [self.ir_order(x.name), self.ints("starts", a["begin"]),
+                                   self.ints("ends", ends),
+                                   self.ints("axes", range(len(x.shape))),
+                                   self.ints("steps", a["strides"])], node_name=node.name)
+        y = self.graph.tensor(node.outputs[0])
+        if tuple(y.shape) != tuple(a["size"]):
+            value = self.add("Reshape", [value, self.ints("shape", y.shape)])
+        self.quantize_ir_order(value, node)
+
+    def write_transpose(self, node: Node) -> None:
+        self.quantize_ir_order(self.add("Transpose", [self.ir_order(node.inputs[0])],
+                                        node_name=node.name, perm=list(node.attrs["perm"])),
+                               node)
+
+    def write_tile(self, node: Node) -> None:
+        self.quantize_ir_order(self.add("Tile", [self.ir_order(node.inputs[0]),
+                                                 self.ints("repeats", node.attrs["multiples"])],
+                                        node_name=node.name), node)
