@@ -22,7 +22,7 @@ LAYOUT_BUILTINS = {
     _B.PAD: "PAD", _B.PADV2: "PADV2", _B.CONCATENATION: "CONCATENATION", _B.PACK: "PACK",
     _B.STRIDED_SLICE: "STRIDED_SLICE", _B.SLICE: "SLICE", _B.SPLIT: "SPLIT",
     _B.SPLIT_V: "SPLIT_V", _B.UNPACK: "UNPACK", _B.TRANSPOSE: "TRANSPOSE", _B.TILE: "TILE",
-    _B.SQUEEZE: "SQUEEZE", _B.EXPAND_DIMS: "EXPAND_DIMS",
+    _B.SQUEEZE: "SQUEEZE", _B.EXPAND_DIMS: "EXPAND_DIMS", _B.SHAPE: "SHAPE",
 }
 # IR ops these become (for the reader's list of what it supports).
 LAYOUT_IR_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE")
@@ -32,6 +32,7 @@ IR_OP_OF_LAYOUT = {
     "STRIDED_SLICE": "STRIDED_SLICE", "SLICE": "STRIDED_SLICE", "SPLIT": "STRIDED_SLICE",
     "SPLIT_V": "STRIDED_SLICE", "UNPACK": "STRIDED_SLICE", "TRANSPOSE": "TRANSPOSE",
     "TILE": "TILE", "SQUEEZE": "RESHAPE", "EXPAND_DIMS": "RESHAPE",
+    "SHAPE": "(folded: a constant)",
 }
 
 
@@ -43,6 +44,28 @@ class LayoutReader:
 
     def nodes(self, code: int, op, in_idx: list[int], out_idx: list[int],
               where: str) -> list[Node]:
+        """The operator's IR nodes; none when its data are constants (shape arithmetic:
+        SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE's shape), which are computed here."""
+        nodes = self._nodes(code, op, in_idx, out_idx, where)
+        tensor = self.r._by_name
+        if not all(tensor(n).is_constant for node in nodes for n in node.inputs):
+            return nodes
+        from edgekd.registry import op_spec  # the reference computes the folded values
+
+        for node in nodes:
+            out = tensor(node.outputs[0])
+            self._fold(out, op_spec(node.op).evaluate(
+                dict(node.attrs), [tensor(n).data for n in node.inputs], out.shape))
+        return []
+
+    @staticmethod
+    def _fold(out: Tensor, values: np.ndarray) -> list[Node]:
+        """Make ``out`` a constant holding ``values``; no node computes it."""
+        out.data = np.asarray(values, dtype=out.dtype).reshape(out.shape)
+        return []
+
+    def _nodes(self, code: int, op, in_idx: list[int], out_idx: list[int],
+               where: str) -> list[Node]:
         name = LAYOUT_BUILTINS[code]
         here = f"{self.r.label}: {where}"
         if not in_idx or not out_idx or -1 in in_idx:
@@ -53,7 +76,10 @@ class LayoutReader:
             data = [self.r.tensor(i, where) for i in in_idx]
         else:
             data = [self.r.tensor(in_idx[data_at], where)]
-        for t in (*data, *outs):
+        if name == "SHAPE":  # known offline: a constant
+            return self._fold(outs[0], np.array(data[0].shape))
+        folding = all(t.is_constant for t in data)
+        for t in (*data, *outs) if not folding else ():
             if t.dtype != "int8":
                 raise UnsupportedError(f"{here}tensor {t.name!r} is {t.dtype}; {name} is "
                                        "supported on int8 tensors")

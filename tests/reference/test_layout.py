@@ -122,3 +122,66 @@ def test_written_layout_ops_read_back_as_the_same_computation(data, seed):
 @settings(max_examples=3, deadline=None)
 def test_generated_c_copies_as_the_reference(cases, data):
     assert verify_host(data.draw(cases()), inputs=3).bit_exact
+
+
+def test_shape_arithmetic_is_folded_at_import():
+    """SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE (how converters write a flatten of a
+    dynamic batch): the shape values are constants, only the RESHAPE remains."""
+    import dataclasses
+
+    import tflite
+
+    from edgekd.frontends import tflite as frontend
+    from edgekd.ir import Graph, Node, QuantParams, Tensor
+
+    q = QuantParams.per_tensor(0.5, 1)
+    tensors = [Tensor("x", (1, 2, 3, 4), "int8", q), Tensor("y", (1, 24), "int8", q)]
+    graph = Graph("flatten", {t.name: t for t in tensors},
+                  [Node("RESHAPE", "y", ["x"], ["y"])], ["x"], ["y"]).validate()
+    records = frontend._graph_records(graph)
+
+    def int32(name, shape, data=None):
+        records.tensors.append(Tensor(name, shape, "int32", None,
+                                      None if data is None else np.array(data, np.int32)))
+        return len(records.tensors) - 1
+
+    shape = int32("shape", (4,))
+    begin, end, strides = (int32(n, (1,), v) for n, v in
+                           (("b", [0]), ("e", [1]), ("s", [1])))
+    batch = int32("batch", ())
+    rest = int32("rest", (), [24])
+    packed = int32("packed", (2,))
+    op = frontend._OperatorRecord
+    codes = tflite.BuiltinOperator
+    reshape = records.operators[0]
+    records.operators = [
+        op(codes.SHAPE, 1, [0], [shape]),
+        op(codes.STRIDED_SLICE, 2, [shape, begin, end, strides], [batch],
+           *frontend_slice_options(shrink=1)),
+        op(codes.PACK, 2, [batch, rest], [packed], *frontend_pack_options(2)),
+        dataclasses.replace(reshape, inputs=[0, packed]),
+    ]
+    back = frontend.read_tflite(frontend._serialize(records))
+    assert [n.op for n in back.nodes] == ["RESHAPE"]
+    assert back.tensor("y").shape == (1, 24)
+
+
+def frontend_slice_options(shrink: int):
+    import tflite
+
+    def write(b):
+        tflite.StridedSliceOptionsStart(b)
+        tflite.StridedSliceOptionsAddShrinkAxisMask(b, shrink)
+        return tflite.StridedSliceOptionsEnd(b)
+    return tflite.BuiltinOptions.StridedSliceOptions, write
+
+
+def frontend_pack_options(count: int):
+    import tflite
+
+    def write(b):
+        tflite.PackOptionsStart(b)
+        tflite.PackOptionsAddValuesCount(b, count)
+        tflite.PackOptionsAddAxis(b, 0)
+        return tflite.PackOptionsEnd(b)
+    return tflite.BuiltinOptions.PackOptions, write
