@@ -37,6 +37,8 @@ Node attributes (``Node.attrs``), by op:
                       the slice's values in any shape of that size (shrunk axes dropped)
 - TRANSPOSE:          perm
 - TILE:               multiples
+- RESIZE_NEAREST_NEIGHBOR: align_corners, half_pixel_centers (bools; 4-D NHWC, the
+                      output's H and W are the new size)
 The layout ops move values without changing them: input and output share quantization.
 
 ``activation`` is one of "NONE", "RELU", "RELU6"; it becomes the clamp range of the output.
@@ -74,6 +76,7 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "STRIDED_SLICE": ("begin", "strides", "size"),
     "TRANSPOSE": ("perm",),
     "TILE": ("multiples",),
+    "RESIZE_NEAREST_NEIGHBOR": ("align_corners", "half_pixel_centers"),
 }
 OPS = tuple(OP_ATTRS)
 

@@ -26,6 +26,7 @@ from edgekd.reference.layout import (
 from edgekd.reference.pooling import average_pool, max_pool
 from edgekd.reference.quantize import dequantize, quantize, requantize
 from edgekd.reference.reshape import reshape
+from edgekd.reference.resize import prepare_resize_nearest, resize_nearest
 from edgekd.reference.softmax import softmax
 
 
@@ -85,6 +86,8 @@ OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
     OpSpec("STRIDED_SLICE", layout_attrs, strided_slice, "ekd_copy", 1, True),
     OpSpec("TRANSPOSE", layout_attrs, transpose, "ekd_copy", 1, False),
     OpSpec("TILE", layout_attrs, tile, "ekd_copy", 1, False),
+    OpSpec("RESIZE_NEAREST_NEIGHBOR", prepare_resize_nearest, resize_nearest,
+           "ekd_resize_nearest_x8", 1, False),
 )}
 
 

@@ -137,7 +137,8 @@ def check_node(graph: Graph, node: Node) -> None:
             raise GraphError(f"int8 tensor {t.name!r} has no quantization parameters")
 
 
-LAYOUT_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE")
+LAYOUT_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE",
+              "RESIZE_NEAREST_NEIGHBOR")
 
 
 def _check_layout(op: str, a: dict, ins: list, y) -> None:
@@ -184,6 +185,10 @@ def _check_layout(op: str, a: dict, ins: list, y) -> None:
         _expect(sorted(perm) == list(range(rank)), f"perm {perm} is not a permutation")
         _expect(y.shape == tuple(x.shape[i] for i in perm),
                 f"output shape {y.shape} != {x.shape} permuted by {perm}")
+    elif op == "RESIZE_NEAREST_NEIGHBOR":
+        _expect(rank == 4 and len(y.shape) == 4 and y.shape[0] == x.shape[0]
+                and y.shape[3] == x.shape[3], f"resize {x.shape} -> {y.shape}: NHWC, only "
+                                              "H and W change")
     elif op == "TILE":
         mult = tuple(a["multiples"])
         _expect(len(mult) == rank and min(mult, default=1) >= 1, f"multiples {mult}")

@@ -46,6 +46,7 @@ LAYER_TEMPLATES = {
     "STRIDED_SLICE": "copy",
     "TRANSPOSE": "copy",
     "TILE": "copy",
+    "RESIZE_NEAREST_NEIGHBOR": "resize_nearest",
 }
 
 # The dtypes each op's kernel takes: (inputs, outputs); constants are checked by the IR.
@@ -258,6 +259,12 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
         layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
     elif template == "copy":
         _layout_layer(layer, graph, plan, node, prefix, weights)
+    elif template == "resize_nearest":
+        layer.dims = {"input": _nhwc(x.shape), "output": _nhwc(y.shape)}
+        for axis in ("y_map", "x_map"):
+            layer.consts[axis] = _array(weights, f"{prefix}_{axis}", getattr(p, axis),
+                                        f"layer {index} the input {axis[0]} of each output "
+                                        f"{axis[0]} [{getattr(p, axis).size}]")
     elif template == "requantize":
         layer.params = _struct_fields(p)
         layer.scalars = {"size": str(y.size)}

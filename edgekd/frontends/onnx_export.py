@@ -324,3 +324,15 @@ class _Writer:
         self.quantize_ir_order(self.add("Tile", [self.ir_order(node.inputs[0]),
                                                  self.ints("repeats", node.attrs["multiples"])],
                                         node_name=node.name), node)
+
+    def write_resize_nearest_neighbor(self, node: Node) -> None:
+        a = node.attrs
+        mode, rounding = (("align_corners", "round_prefer_ceil") if a["align_corners"] else
+                          ("tf_half_pixel_for_nn", "floor") if a["half_pixel_centers"] else
+                          ("asymmetric", "floor"))
+        y = self.graph.tensor(node.outputs[0])
+        sizes = self.ints("sizes", nchw_shape(y.shape))
+        out = self.add("Resize", [self.dequantized_value(node.inputs[0]), "", "", sizes],
+                       node_name=node.name, mode="nearest",
+                       coordinate_transformation_mode=mode, nearest_mode=rounding)
+        self.quantize_into(out, y.name)

@@ -23,16 +23,18 @@ LAYOUT_BUILTINS = {
     _B.STRIDED_SLICE: "STRIDED_SLICE", _B.SLICE: "SLICE", _B.SPLIT: "SPLIT",
     _B.SPLIT_V: "SPLIT_V", _B.UNPACK: "UNPACK", _B.TRANSPOSE: "TRANSPOSE", _B.TILE: "TILE",
     _B.SQUEEZE: "SQUEEZE", _B.EXPAND_DIMS: "EXPAND_DIMS", _B.SHAPE: "SHAPE",
+    _B.RESIZE_NEAREST_NEIGHBOR: "RESIZE_NEAREST_NEIGHBOR",
 }
 # IR ops these become (for the reader's list of what it supports).
-LAYOUT_IR_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE")
+LAYOUT_IR_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE",
+                 "RESIZE_NEAREST_NEIGHBOR")
 # TFLite operator -> the IR op it is read as.
 IR_OP_OF_LAYOUT = {
     "PAD": "PAD", "PADV2": "PAD", "CONCATENATION": "CONCATENATION", "PACK": "CONCATENATION",
     "STRIDED_SLICE": "STRIDED_SLICE", "SLICE": "STRIDED_SLICE", "SPLIT": "STRIDED_SLICE",
     "SPLIT_V": "STRIDED_SLICE", "UNPACK": "STRIDED_SLICE", "TRANSPOSE": "TRANSPOSE",
     "TILE": "TILE", "SQUEEZE": "RESHAPE", "EXPAND_DIMS": "RESHAPE",
-    "SHAPE": "(folded: a constant)",
+    "SHAPE": "(folded: a constant)", "RESIZE_NEAREST_NEIGHBOR": "RESIZE_NEAREST_NEIGHBOR",
 }
 
 
@@ -119,6 +121,15 @@ class LayoutReader:
             return [node("TRANSPOSE", [x], y, perm=tuple(ints(1, "perm").tolist()))]
         if name == "TILE":
             return [node("TILE", [x], y, multiples=tuple(ints(1, "multiples").tolist()))]
+        if name == "RESIZE_NEAREST_NEIGHBOR":
+            o = self.r._options(op, _O.ResizeNearestNeighborOptions,
+                                tflite.ResizeNearestNeighborOptions, where, False)
+            size = ints(1, "size").tolist()
+            if len(y.shape) != 4 or size != list(y.shape[1:3]):
+                raise ModelFormatError(f"{here}size {size} is not the output's H and W")
+            return [node("RESIZE_NEAREST_NEIGHBOR", [x], y,
+                         align_corners=bool(o and o.AlignCorners()),
+                         half_pixel_centers=bool(o and o.HalfPixelCenters()))]
         if name in ("SQUEEZE", "EXPAND_DIMS"):
             return [node("RESHAPE", [x], y)]
         if name == "STRIDED_SLICE":
@@ -227,7 +238,7 @@ def layout_builtin(graph: Graph, node: Node) -> int:
                              "TFLite operator")
         return _B.CONCATENATION
     return {"STRIDED_SLICE": _B.STRIDED_SLICE, "TRANSPOSE": _B.TRANSPOSE,
-            "TILE": _B.TILE}[node.op]
+            "TILE": _B.TILE, "RESIZE_NEAREST_NEIGHBOR": _B.RESIZE_NEAREST_NEIGHBOR}[node.op]
 
 
 def layout_operands(graph: Graph, node: Node, fresh) -> list[Tensor]:
@@ -258,6 +269,8 @@ def layout_operands(graph: Graph, node: Node, fresh) -> list[Tensor]:
         return [ints("perm", a["perm"])]
     if node.op == "TILE":
         return [ints("multiples", a["multiples"])]
+    if node.op == "RESIZE_NEAREST_NEIGHBOR":
+        return [ints("size", graph.tensor(out).shape[1:3])]
     return []
 
 
@@ -308,4 +321,12 @@ def layout_options(graph: Graph, node: Node):
             tflite.StridedSliceOptionsAddShrinkAxisMask(b, shrink)
             return tflite.StridedSliceOptionsEnd(b)
         return _O.StridedSliceOptions, strided_slice
+    if code == _B.RESIZE_NEAREST_NEIGHBOR:
+        def resize(b):
+            tflite.ResizeNearestNeighborOptionsStart(b)
+            tflite.ResizeNearestNeighborOptionsAddAlignCorners(b, node.attrs["align_corners"])
+            tflite.ResizeNearestNeighborOptionsAddHalfPixelCenters(
+                b, node.attrs["half_pixel_centers"])
+            return tflite.ResizeNearestNeighborOptionsEnd(b)
+        return _O.ResizeNearestNeighborOptions, resize
     return 0, None  # PAD, PADV2, TRANSPOSE, TILE: no options needed

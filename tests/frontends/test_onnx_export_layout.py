@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from edgekd.frontends.onnx_export import write_onnx
 from edgekd.reference import run
 from tests.reference.test_layout import (
-    concatenation_cases, pad_cases, strided_slice_cases, tile_cases, transpose_cases,
+    concatenation_cases, pad_cases, resize_nearest_cases, strided_slice_cases, tile_cases,
+    transpose_cases,
 )
 from tests.verify.test_io_types import mixed_io_graph
 
@@ -27,7 +28,8 @@ def run_onnxruntime_all(data: bytes, graph, sample: list[np.ndarray]) -> list[np
 
 
 @pytest.mark.parametrize("cases", [pad_cases, concatenation_cases, strided_slice_cases,
-                                   transpose_cases, tile_cases], ids=lambda c: c.__name__)
+                                   transpose_cases, tile_cases, resize_nearest_cases],
+                         ids=lambda c: c.__name__)
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=25, deadline=None)
 def test_layout_ops_export_to_onnx_exactly(cases, data, seed):

@@ -185,3 +185,26 @@ def frontend_pack_options(count: int):
         tflite.PackOptionsAddAxis(b, 0)
         return tflite.PackOptionsEnd(b)
     return tflite.BuiltinOptions.PackOptions, write
+
+
+@st.composite
+def resize_nearest_cases(draw):
+    n, h, w, c = (draw(st.integers(1, 2)), draw(st.integers(1, 6)), draw(st.integers(1, 6)),
+                  draw(st.integers(1, 4)))
+    out = (n, draw(st.integers(1, 13)), draw(st.integers(1, 13)), c)
+    align = draw(st.booleans())
+    return layout_graph("RESIZE_NEAREST_NEIGHBOR", [(n, h, w, c)], out, draw(quants),
+                        {"align_corners": align,
+                         "half_pixel_centers": draw(st.booleans()) and not align})
+
+
+@given(graph=resize_nearest_cases(), seed=seeds)
+@settings(max_examples=100, deadline=None)
+def test_resize_nearest_matches_tflm(graph, seed):
+    assert_matches_tflm(graph, *_batches(np.random.default_rng(seed), graph))
+
+
+@given(graph=resize_nearest_cases())
+@settings(max_examples=3, deadline=None)
+def test_generated_c_resizes_as_the_reference(graph):
+    assert verify_host(graph, inputs=3).bit_exact

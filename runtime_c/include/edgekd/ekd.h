@@ -332,6 +332,10 @@ typedef struct {
 } ekd_copy_params;
 
 ekd_status ekd_copy(const ekd_copy_params *params, const void *source, void *destination);
+/* RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) is input pixel (y_map[y], x_map[x]). */
+ekd_status ekd_resize_nearest_x8(const ekd_dims *input_dims, const ekd_dims *output_dims,
+                                 const int32_t *y_map, const int32_t *x_map,
+                                 const void *input, void *output);
 /* `bytes` bytes of the 8-bit code `value` (-128..255), e.g. PAD's border. */
 ekd_status ekd_fill_x8(int32_t value, int32_t bytes, void *destination);
 
