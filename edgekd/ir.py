@@ -37,6 +37,7 @@ Node attributes (``Node.attrs``), by op:
                       the slice's values in any shape of that size (shrunk axes dropped)
 - TRANSPOSE:          perm
 - TILE:               multiples
+- GATHER:             axis, indices (constant, flattened; the output shape places them)
 - RESIZE_NEAREST_NEIGHBOR: align_corners, half_pixel_centers (bools; 4-D NHWC, the
                       output's H and W are the new size)
 The layout ops move values without changing them: input and output share quantization.
@@ -77,6 +78,7 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "TRANSPOSE": ("perm",),
     "TILE": ("multiples",),
     "RESIZE_NEAREST_NEIGHBOR": ("align_corners", "half_pixel_centers"),
+    "GATHER": ("axis", "indices"),
 }
 OPS = tuple(OP_ATTRS)
 

@@ -21,7 +21,7 @@ from edgekd.reference.depthwise_conv import depthwise_conv2d
 from edgekd.reference.dynamic_fully_connected import dynamic_fully_connected
 from edgekd.reference.fully_connected import fully_connected
 from edgekd.reference.layout import (
-    concatenation, layout_attrs, pad, strided_slice, tile, transpose,
+    concatenation, gather, layout_attrs, pad, strided_slice, tile, transpose,
 )
 from edgekd.reference.pooling import average_pool, max_pool
 from edgekd.reference.quantize import dequantize, quantize, requantize
@@ -86,6 +86,7 @@ OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
     OpSpec("STRIDED_SLICE", layout_attrs, strided_slice, "ekd_copy", 1, True),
     OpSpec("TRANSPOSE", layout_attrs, transpose, "ekd_copy", 1, False),
     OpSpec("TILE", layout_attrs, tile, "ekd_copy", 1, False),
+    OpSpec("GATHER", layout_attrs, gather, "ekd_copy", 1, True),
     OpSpec("RESIZE_NEAREST_NEIGHBOR", prepare_resize_nearest, resize_nearest,
            "ekd_resize_nearest_x8", 1, False),
 )}

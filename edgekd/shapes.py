@@ -137,7 +137,7 @@ def check_node(graph: Graph, node: Node) -> None:
             raise GraphError(f"int8 tensor {t.name!r} has no quantization parameters")
 
 
-LAYOUT_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE",
+LAYOUT_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE", "GATHER",
               "RESIZE_NEAREST_NEIGHBOR")
 
 
@@ -185,6 +185,12 @@ def _check_layout(op: str, a: dict, ins: list, y) -> None:
         _expect(sorted(perm) == list(range(rank)), f"perm {perm} is not a permutation")
         _expect(y.shape == tuple(x.shape[i] for i in perm),
                 f"output shape {y.shape} != {x.shape} permuted by {perm}")
+    elif op == "GATHER":
+        axis, indices = a["axis"], list(a["indices"])
+        _expect(0 <= axis < rank and all(0 <= i < x.shape[axis] for i in indices),
+                f"indices {indices[:8]} out of range for axis {axis} of {x.shape}")
+        _expect(y.size == x.size // x.shape[axis] * len(indices),
+                f"gathering {len(indices)} slices of {x.shape} cannot fill {y.shape}")
     elif op == "RESIZE_NEAREST_NEIGHBOR":
         _expect(rank == 4 and len(y.shape) == 4 and y.shape[0] == x.shape[0]
                 and y.shape[3] == x.shape[3], f"resize {x.shape} -> {y.shape}: NHWC, only "

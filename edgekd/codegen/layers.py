@@ -46,6 +46,7 @@ LAYER_TEMPLATES = {
     "STRIDED_SLICE": "copy",
     "TRANSPOSE": "copy",
     "TILE": "copy",
+    "GATHER": "copy",
     "RESIZE_NEAREST_NEIGHBOR": "resize_nearest",
 }
 

@@ -1,5 +1,5 @@
 """The layout ops as strided copies: what ``ekd_copy`` (runtime_c/src/ekd_copy.c) runs for
-PAD, CONCATENATION, STRIDED_SLICE, TRANSPOSE and TILE.
+PAD, CONCATENATION, STRIDED_SLICE, TRANSPOSE, TILE and GATHER (one copy per index).
 
 Each operand becomes one copy: the region it fills (one count per axis), where the region
 starts in the source and in the output, and how far one step along each axis moves in
@@ -96,6 +96,15 @@ def layout_plan(graph: Graph, node: Node) -> LayoutPlan:
             src += [0, i]
             dst += [d * o, o]
         return LayoutPlan(None, _present(_copy(x.name, count, src, dst, 0, 0, item)))
+    if node.op == "GATHER":  # one copy per index: the slice [outer, 1, inner]
+        axis, copies = a["axis"], []
+        outer = math.prod(x.shape[:axis])
+        inner = math.prod(x.shape[axis + 1:])
+        for k, index in enumerate(a["indices"]):
+            copies += _present(_copy(x.name, (outer, inner), (inner * x.shape[axis], 1),
+                                     (inner * len(a["indices"]), 1), index * inner,
+                                     k * inner, item))
+        return LayoutPlan(None, copies)
     raise UnsupportedError(f"{node.op} is not a layout op")
 
 

@@ -336,3 +336,10 @@ class _Writer:
                        node_name=node.name, mode="nearest",
                        coordinate_transformation_mode=mode, nearest_mode=rounding)
         self.quantize_into(out, y.name)
+
+    def write_gather(self, node: Node) -> None:
+        x, y = self.graph.tensor(node.inputs[0]), self.graph.tensor(node.outputs[0])
+        value = self.add("Gather", [self.ir_order(x.name), self.ints("indices",
+                                                                     node.attrs["indices"])],
+                         node_name=node.name, axis=node.attrs["axis"])
+        self.quantize_ir_order(self.add("Reshape", [value, self.ints("shape", y.shape)]), node)

@@ -23,10 +23,10 @@ LAYOUT_BUILTINS = {
     _B.STRIDED_SLICE: "STRIDED_SLICE", _B.SLICE: "SLICE", _B.SPLIT: "SPLIT",
     _B.SPLIT_V: "SPLIT_V", _B.UNPACK: "UNPACK", _B.TRANSPOSE: "TRANSPOSE", _B.TILE: "TILE",
     _B.SQUEEZE: "SQUEEZE", _B.EXPAND_DIMS: "EXPAND_DIMS", _B.SHAPE: "SHAPE",
-    _B.RESIZE_NEAREST_NEIGHBOR: "RESIZE_NEAREST_NEIGHBOR",
+    _B.RESIZE_NEAREST_NEIGHBOR: "RESIZE_NEAREST_NEIGHBOR", _B.GATHER: "GATHER",
 }
 # IR ops these become (for the reader's list of what it supports).
-LAYOUT_IR_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE",
+LAYOUT_IR_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE", "GATHER",
                  "RESIZE_NEAREST_NEIGHBOR")
 # TFLite operator -> the IR op it is read as.
 IR_OP_OF_LAYOUT = {
@@ -35,6 +35,7 @@ IR_OP_OF_LAYOUT = {
     "SPLIT_V": "STRIDED_SLICE", "UNPACK": "STRIDED_SLICE", "TRANSPOSE": "TRANSPOSE",
     "TILE": "TILE", "SQUEEZE": "RESHAPE", "EXPAND_DIMS": "RESHAPE",
     "SHAPE": "(folded: a constant)", "RESIZE_NEAREST_NEIGHBOR": "RESIZE_NEAREST_NEIGHBOR",
+    "GATHER": "GATHER",
 }
 
 
@@ -121,6 +122,14 @@ class LayoutReader:
             return [node("TRANSPOSE", [x], y, perm=tuple(ints(1, "perm").tolist()))]
         if name == "TILE":
             return [node("TILE", [x], y, multiples=tuple(ints(1, "multiples").tolist()))]
+        if name == "GATHER":
+            o = self.r._options(op, _O.GatherOptions, tflite.GatherOptions, where, False)
+            if o is not None and o.BatchDims() != 0:
+                raise UnsupportedError(f"{here}batch_dims {o.BatchDims()} (only 0)")
+            axis = (o.Axis() if o is not None else 0) % rank
+            indices = ints(1, "indices").reshape(-1)
+            indices = np.where(indices < 0, indices + x.shape[axis], indices)
+            return [node("GATHER", [x], y, axis=axis, indices=tuple(indices.tolist()))]
         if name == "RESIZE_NEAREST_NEIGHBOR":
             o = self.r._options(op, _O.ResizeNearestNeighborOptions,
                                 tflite.ResizeNearestNeighborOptions, where, False)
@@ -238,7 +247,8 @@ def layout_builtin(graph: Graph, node: Node) -> int:
                              "TFLite operator")
         return _B.CONCATENATION
     return {"STRIDED_SLICE": _B.STRIDED_SLICE, "TRANSPOSE": _B.TRANSPOSE,
-            "TILE": _B.TILE, "RESIZE_NEAREST_NEIGHBOR": _B.RESIZE_NEAREST_NEIGHBOR}[node.op]
+            "TILE": _B.TILE, "RESIZE_NEAREST_NEIGHBOR": _B.RESIZE_NEAREST_NEIGHBOR,
+            "GATHER": _B.GATHER}[node.op]
 
 
 def layout_operands(graph: Graph, node: Node, fresh) -> list[Tensor]:
@@ -271,6 +281,12 @@ def layout_operands(graph: Graph, node: Node, fresh) -> list[Tensor]:
         return [ints("multiples", a["multiples"])]
     if node.op == "RESIZE_NEAREST_NEIGHBOR":
         return [ints("size", graph.tensor(out).shape[1:3])]
+    if node.op == "GATHER":
+        x, y = graph.tensor(node.inputs[0]), graph.tensor(out)
+        axis = a["axis"]
+        # The indices' shape: what the output has in place of the gathered axis.
+        shape = y.shape[axis:len(y.shape) - (len(x.shape) - axis - 1)]
+        return [ints("indices", a["indices"], shape)]
     return []
 
 
@@ -321,6 +337,12 @@ def layout_options(graph: Graph, node: Node):
             tflite.StridedSliceOptionsAddShrinkAxisMask(b, shrink)
             return tflite.StridedSliceOptionsEnd(b)
         return _O.StridedSliceOptions, strided_slice
+    if code == _B.GATHER:
+        def gather(b):
+            tflite.GatherOptionsStart(b)
+            tflite.GatherOptionsAddAxis(b, node.attrs["axis"])
+            return tflite.GatherOptionsEnd(b)
+        return _O.GatherOptions, gather
     if code == _B.RESIZE_NEAREST_NEIGHBOR:
         def resize(b):
             tflite.ResizeNearestNeighborOptionsStart(b)

@@ -1,5 +1,5 @@
 """The layout ops: values move, none changes (PAD, CONCATENATION, STRIDED_SLICE,
-TRANSPOSE, TILE). TFLM's kernels for them copy bytes, so the quantization of input and
+TRANSPOSE, TILE, GATHER with constant indices). TFLM's kernels for them copy bytes, so the quantization of input and
 output is one (the IR checks it); these functions hold for any dtype.
 
 Every front-end op of this family becomes one of them: SLICE, SPLIT, SPLIT_V and UNPACK
@@ -46,3 +46,10 @@ def transpose(attrs: dict, x: np.ndarray) -> np.ndarray:
 
 def tile(attrs: dict, x: np.ndarray) -> np.ndarray:
     return np.tile(x, attrs["multiples"])
+
+
+def gather(attrs: dict, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
+    """Slices ``indices`` (constant) of ``x`` along ``axis``; the indices' own shape
+    replaces that axis (the output shape says how)."""
+    return np.take(x, np.asarray(attrs["indices"], dtype=np.int64).reshape(-1),
+                   axis=attrs["axis"]).reshape(out_shape)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from edgekd.frontends.onnx_export import write_onnx
 from edgekd.reference import run
 from tests.reference.test_layout import (
-    concatenation_cases, pad_cases, resize_nearest_cases, strided_slice_cases, tile_cases,
-    transpose_cases,
+    concatenation_cases, gather_cases, pad_cases, resize_nearest_cases, strided_slice_cases,
+    tile_cases, transpose_cases,
 )
 from tests.verify.test_io_types import mixed_io_graph
 
@@ -28,7 +28,8 @@ def run_onnxruntime_all(data: bytes, graph, sample: list[np.ndarray]) -> list[np
 
 
 @pytest.mark.parametrize("cases", [pad_cases, concatenation_cases, strided_slice_cases,
-                                   transpose_cases, tile_cases, resize_nearest_cases],
+                                   transpose_cases, tile_cases, resize_nearest_cases,
+                                   gather_cases],
                          ids=lambda c: c.__name__)
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=25, deadline=None)

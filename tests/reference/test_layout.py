@@ -208,3 +208,27 @@ def test_resize_nearest_matches_tflm(graph, seed):
 @settings(max_examples=3, deadline=None)
 def test_generated_c_resizes_as_the_reference(graph):
     assert verify_host(graph, inputs=3).bit_exact
+
+
+@st.composite
+def gather_cases(draw):
+    shape = draw(shapes)
+    axis = draw(st.integers(0, len(shape) - 1))
+    index_shape = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)))
+    indices = tuple(draw(st.integers(0, shape[axis] - 1))
+                    for _ in range(int(np.prod(index_shape))))
+    out = shape[:axis] + index_shape + shape[axis + 1:]
+    return layout_graph("GATHER", [shape], out, draw(quants),
+                        {"axis": axis, "indices": indices})
+
+
+@given(graph=gather_cases(), seed=seeds)
+@settings(max_examples=100, deadline=None)
+def test_gather_matches_tflm(graph, seed):
+    assert_matches_tflm(graph, *_batches(np.random.default_rng(seed), graph))
+
+
+@given(graph=gather_cases())
+@settings(max_examples=3, deadline=None)
+def test_generated_c_gathers_as_the_reference(graph):
+    assert verify_host(graph, inputs=3).bit_exact
