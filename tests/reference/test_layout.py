@@ -81,8 +81,32 @@ def tile_cases(draw):
                         draw(quants), {"multiples": multiples})
 
 
+@st.composite
+def resize_nearest_cases(draw):
+    n, h, w, c = (draw(st.integers(1, 2)), draw(st.integers(1, 6)), draw(st.integers(1, 6)),
+                  draw(st.integers(1, 4)))
+    out = (n, draw(st.integers(1, 13)), draw(st.integers(1, 13)), c)
+    align = draw(st.booleans())
+    return layout_graph("RESIZE_NEAREST_NEIGHBOR", [(n, h, w, c)], out, draw(quants),
+                        {"align_corners": align,
+                         "half_pixel_centers": draw(st.booleans()) and not align})
+
+
+@st.composite
+def gather_cases(draw):
+    shape = draw(shapes)
+    axis = draw(st.integers(0, len(shape) - 1))
+    index_shape = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)))
+    indices = tuple(draw(st.integers(0, shape[axis] - 1))
+                    for _ in range(int(np.prod(index_shape))))
+    out = shape[:axis] + index_shape + shape[axis + 1:]
+    return layout_graph("GATHER", [shape], out, draw(quants),
+                        {"axis": axis, "indices": indices})
+
+
 @pytest.mark.parametrize("cases", [pad_cases, concatenation_cases, strided_slice_cases,
-                                   transpose_cases], ids=lambda c: c.__name__)
+                                   transpose_cases, resize_nearest_cases, gather_cases],
+                         ids=lambda c: c.__name__)
 @given(data=st.data(), seed=seeds)
 @settings(max_examples=80, deadline=None)
 def test_layout_op_matches_tflm(cases, data, seed):
@@ -109,7 +133,8 @@ def test_tile_matches_litert(graph, seed):
 @settings(max_examples=30, deadline=None)
 def test_written_layout_ops_read_back_as_the_same_computation(data, seed):
     graph = data.draw(st.one_of(pad_cases(), concatenation_cases(), strided_slice_cases(),
-                                transpose_cases(), tile_cases()))
+                                transpose_cases(), tile_cases(), resize_nearest_cases(),
+                                gather_cases()))
     back = read_tflite(write_tflite(graph))
     assert [n.op for n in back.nodes] == [n.op for n in graph.nodes]
     for sample in zip(*_batches(np.random.default_rng(seed), graph)):
@@ -117,7 +142,8 @@ def test_written_layout_ops_read_back_as_the_same_computation(data, seed):
 
 
 @pytest.mark.parametrize("cases", [pad_cases, concatenation_cases, strided_slice_cases,
-                                   transpose_cases, tile_cases], ids=lambda c: c.__name__)
+                                   transpose_cases, tile_cases, resize_nearest_cases,
+                                   gather_cases], ids=lambda c: c.__name__)
 @given(data=st.data())
 @settings(max_examples=3, deadline=None)
 def test_generated_c_copies_as_the_reference(cases, data):
@@ -185,50 +211,3 @@ def frontend_pack_options(count: int):
         tflite.PackOptionsAddAxis(b, 0)
         return tflite.PackOptionsEnd(b)
     return tflite.BuiltinOptions.PackOptions, write
-
-
-@st.composite
-def resize_nearest_cases(draw):
-    n, h, w, c = (draw(st.integers(1, 2)), draw(st.integers(1, 6)), draw(st.integers(1, 6)),
-                  draw(st.integers(1, 4)))
-    out = (n, draw(st.integers(1, 13)), draw(st.integers(1, 13)), c)
-    align = draw(st.booleans())
-    return layout_graph("RESIZE_NEAREST_NEIGHBOR", [(n, h, w, c)], out, draw(quants),
-                        {"align_corners": align,
-                         "half_pixel_centers": draw(st.booleans()) and not align})
-
-
-@given(graph=resize_nearest_cases(), seed=seeds)
-@settings(max_examples=100, deadline=None)
-def test_resize_nearest_matches_tflm(graph, seed):
-    assert_matches_tflm(graph, *_batches(np.random.default_rng(seed), graph))
-
-
-@given(graph=resize_nearest_cases())
-@settings(max_examples=3, deadline=None)
-def test_generated_c_resizes_as_the_reference(graph):
-    assert verify_host(graph, inputs=3).bit_exact
-
-
-@st.composite
-def gather_cases(draw):
-    shape = draw(shapes)
-    axis = draw(st.integers(0, len(shape) - 1))
-    index_shape = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)))
-    indices = tuple(draw(st.integers(0, shape[axis] - 1))
-                    for _ in range(int(np.prod(index_shape))))
-    out = shape[:axis] + index_shape + shape[axis + 1:]
-    return layout_graph("GATHER", [shape], out, draw(quants),
-                        {"axis": axis, "indices": indices})
-
-
-@given(graph=gather_cases(), seed=seeds)
-@settings(max_examples=100, deadline=None)
-def test_gather_matches_tflm(graph, seed):
-    assert_matches_tflm(graph, *_batches(np.random.default_rng(seed), graph))
-
-
-@given(graph=gather_cases())
-@settings(max_examples=3, deadline=None)
-def test_generated_c_gathers_as_the_reference(graph):
-    assert verify_host(graph, inputs=3).bit_exact
