@@ -34,12 +34,14 @@ SUPPORTED = (
     "ReLU/ReLU6/Hardtanh(0, 6) after a conv, linear, add or pool", "Linear", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d(1)", "add (+, torch.add)", "flatten/view/reshape to (N, -1)",
     "Dropout/Identity", "softmax over the last dimension of (N, classes)",
+    "torch.cat along channels or space", "nearest upsampling by whole factors",
 )
 
 # Layer kinds, in IR terms: conv -> CONV_2D or DEPTHWISE_CONV_2D, linear -> FULLY_CONNECTED,
 # max_pool/avg_pool -> MAX_POOL_2D/AVERAGE_POOL_2D, add -> ADD, flatten -> RESHAPE,
 # softmax -> SOFTMAX.
-LAYER_KINDS = ("conv", "linear", "max_pool", "avg_pool", "add", "flatten", "softmax")
+LAYER_KINDS = ("conv", "linear", "max_pool", "avg_pool", "add", "flatten", "softmax",
+               "concat", "resize_nearest")
 _FUSES_ACTIVATION = ("conv", "linear", "max_pool", "avg_pool", "add")
 
 
@@ -54,6 +56,8 @@ class Layer:
       flatten:   chw: (C, H, W) of a flattened 4-D input, or None for a 2-D input
       linear:    chw: (C, H, W) when the input is a flattened NCHW map with H*W > 1 (the IR
                  flattens NHWC, so the weight columns get permuted), else None
+      concat:    axis (the IR's, NHWC), dim (torch's)
+      resize_nearest: size (out_h, out_w), whole multiples of the input's
     """
 
     kind: str
@@ -98,6 +102,8 @@ _RELU_METHODS = ("relu", "relu_")
 _FLATTEN_FUNCTIONS = (torch.flatten, torch.reshape)
 _FLATTEN_METHODS = ("flatten", "view", "reshape")
 _SOFTMAX_FUNCTIONS = (F.softmax, torch.softmax)
+_CAT_FUNCTIONS = (torch.cat, torch.concat)
+_NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 _SHAPE_METHODS = ("size", "dim")  # their results feed view/reshape arguments, not data
 
 
@@ -320,6 +326,11 @@ class _Builder:
         elif (node.op == "call_function" and node.target in _ADD_FUNCTIONS) or (
                 node.op == "call_method" and node.target in _ADD_METHODS):
             self.visit_add(node)
+        elif node.op == "call_function" and node.target in _CAT_FUNCTIONS:
+            self.visit_cat(node)
+        elif isinstance(module, nn.Upsample) or (
+                node.op == "call_function" and node.target is F.interpolate):
+            self.visit_upsample(node, module)
         elif isinstance(module, nn.Softmax) or (
                 node.op == "call_function" and node.target in _SOFTMAX_FUNCTIONS) or (
                 node.op == "call_method" and node.target == "softmax"):
@@ -462,6 +473,33 @@ class _Builder:
         if self.shapes[x] != self.shapes[y]:
             raise self.refuse(node, f"add with broadcasting {self.shapes[x]} + {self.shapes[y]}")
         self.add_layer(node, Layer("add", node.name, [x, y], node.name, self.describe(node)))
+
+    def visit_cat(self, node: fx.Node) -> None:
+        tensors = _arg(node, 0, "tensors")
+        if not isinstance(tensors, (list, tuple)) or not all(
+                _is_tensor(t) and t in self.value for t in tensors):
+            raise self.refuse(node, "concatenating values the model does not compute")
+        rank = len(self.shape(node))
+        dim = _arg(node, 1, "dim", 0) % rank
+        if rank not in (2, 4) or dim == 0:
+            raise self.refuse(node, f"concatenation along dim {dim} of a {rank}-D tensor "
+                                    "(channels, height or width of a map; features)")
+        axis = _NCHW_TO_NHWC_AXIS[dim] if rank == 4 else dim
+        self.add_layer(node, Layer("concat", node.name, [self.value[t] for t in tensors],
+                                   node.name, self.describe(node),
+                                   attrs={"axis": axis, "dim": dim}))
+
+    def visit_upsample(self, node: fx.Node, module: nn.Module | None) -> None:
+        x = self.tensor_input(node)
+        mode = module.mode if module is not None else _arg(node, 3, "mode", "nearest")
+        in_hw, out_hw = self.shapes[x][2:], self.shape(node)[2:]
+        whole = len(in_hw) == 2 and all(o % i == 0 for i, o in zip(in_hw, out_hw))
+        if mode != "nearest" or not whole:
+            raise self.refuse(node, f"{mode} upsampling {tuple(in_hw)} -> {tuple(out_hw)} "
+                                    "(only nearest, by whole factors)")
+        self.add_layer(node, Layer("resize_nearest", str(node.target) if module else node.name,
+                                   [x], node.name, self.describe(node),
+                                   attrs={"size": tuple(out_hw)}))
 
     def visit_softmax(self, node: fx.Node, module: nn.Module | None) -> None:
         x = self.tensor_input(node)

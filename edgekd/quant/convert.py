@@ -14,7 +14,7 @@ from edgekd.errors import EdgeKDError
 from edgekd.frontends.torch_fx import conv_weight_to_ir, linear_weight_to_ir
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.quant.fake import bias_scales
-from edgekd.quant.layers import SOFTMAX_SCALE, SOFTMAX_ZERO_POINT, QWeighted
+from edgekd.quant.layers import SOFTMAX_SCALE, SOFTMAX_ZERO_POINT, QWeighted, same_grid
 from edgekd.quant.model import QuantModel
 
 POOL_OPS = {"max_pool": "MAX_POOL_2D", "avg_pool": "AVERAGE_POOL_2D"}
@@ -94,11 +94,32 @@ class _Writer:
         elif spec.kind == "flatten":
             self.add_activation(spec.output, self.qparams[x])
             self.nodes.append(Node("RESHAPE", spec.name, [x], [spec.output]))
+        elif spec.kind == "concat":
+            grid = layer.out.qparams()
+            self.add_activation(spec.output, grid)
+            inputs = [self.on_grid(spec, k, name, grid) for k, name in enumerate(spec.inputs)]
+            self.nodes.append(Node("CONCATENATION", spec.name, inputs, [spec.output],
+                                   {"axis": spec.attrs["axis"]}))
+        elif spec.kind == "resize_nearest":
+            self.add_activation(spec.output, self.qparams[x])
+            self.nodes.append(Node("RESIZE_NEAREST_NEIGHBOR", spec.name, [x], [spec.output],
+                                   {"align_corners": False, "half_pixel_centers": False}))
         elif spec.kind == "softmax":
             self.add_activation(spec.output, (SOFTMAX_SCALE, SOFTMAX_ZERO_POINT))
             self.nodes.append(Node("SOFTMAX", spec.name, [x], [spec.output], {"beta": 1.0}))
         else:
             raise EdgeKDError(f"layer {spec.name!r}: unknown kind {spec.kind!r}")
+
+    def on_grid(self, spec, k: int, name: str, grid: tuple[float, int]) -> str:
+        """``name``, or a REQUANTIZE of it onto ``grid`` (a concatenation copies codes)."""
+        if same_grid(self.qparams[name], grid):
+            return name
+        moved = f"{spec.name}.input{k}"
+        self.qparams[moved] = grid
+        self.tensors[moved] = Tensor(moved, self.tensors[name].shape, "int8",
+                                     QuantParams.per_tensor(*grid))
+        self.nodes.append(Node("REQUANTIZE", f"{spec.name}_requantize{k}", [name], [moved]))
+        return moved
 
     def pad_with_zero_point(self, spec, x: str) -> str:
         """A PAD before a convolution whose zero padding TFLite's SAME cannot express:

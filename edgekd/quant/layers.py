@@ -40,7 +40,9 @@ from edgekd.quant.fake import (
     weight_scales,
 )
 from edgekd.quant.observers import ActivationRange
-from edgekd.reference.requantize import activation_range, quantize_multiplier_smaller_than_one
+from edgekd.reference.requantize import (
+    activation_range, quantize_multiplier, quantize_multiplier_smaller_than_one,
+)
 
 MODES = ("float", "observe", "quant")
 SOFTMAX_SCALE, SOFTMAX_ZERO_POINT = 1.0 / 256.0, -128  # TFLite's fixed int8 softmax output
@@ -305,6 +307,60 @@ class QSoftmax(nn.Module):
         return QValue(straight_through(y, real, 0.0, 1.0), q, SOFTMAX_SCALE, SOFTMAX_ZERO_POINT)
 
 
+class QConcat(nn.Module):
+    """CONCATENATION: TFLite's copies codes, so inputs off the output's grid are first
+    moved onto it (REQUANTIZE, TFLM's Requantize); the output has its own range."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.dim = layer.attrs["dim"]  # torch's (NCHW); attrs["axis"] is the IR's
+        self.out = ActivationRange()
+
+    def forward(self, *values_and_mode) -> QValue:
+        *values, mode = values_and_mode
+        dim = self.dim
+        y = torch.cat([v.real for v in values], dim)
+        if mode != "quant":
+            if mode == "observe":
+                self.out.observe(y)
+            return QValue(y)
+        self.out.track(y)
+        scale, zp = self.out.qparams()
+        q = torch.cat([requantize_codes(v, scale, zp) for v in values], dim)
+        return QValue(straight_through(y, dequantize(q, scale, zp),
+                                       *representable_range(scale, zp)), q, scale, zp)
+
+
+def same_grid(a: tuple[float, int], b: tuple[float, int]) -> bool:
+    """Whether two (scale, zero point) pairs are one grid as a model file stores them."""
+    return np.float32(a[0]) == np.float32(b[0]) and int(a[1]) == int(b[1])
+
+
+def requantize_codes(v: QValue, scale: float, zero_point: int) -> torch.Tensor:
+    """``v``'s codes on another grid, as TFLM's Requantize (edgekd/reference/quantize.py)."""
+    if same_grid((v.scale, v.zero_point), (scale, zero_point)):
+        return v.q
+    multiplier, shift = quantize_multiplier(float(np.float32(v.scale)) /
+                                            float(np.float32(scale)))
+    return (requantize(v.q - v.zero_point, multiplier, shift, None)
+            + zero_point).clamp(QMIN, QMAX)
+
+
+class QResizeNearest(nn.Module):
+    """RESIZE_NEAREST_NEIGHBOR by whole factors: codes and grid unchanged."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.size = tuple(size)
+
+    def forward(self, x: QValue, mode: str) -> QValue:
+        y = F.interpolate(x.real, size=self.size, mode="nearest")
+        if mode != "quant":
+            return QValue(y)
+        q = F.interpolate(x.q.double(), size=self.size, mode="nearest").long()
+        return QValue(y, q, x.scale, x.zero_point)
+
+
 def build_layer(layer: Layer) -> nn.Module:
     if layer.kind in ("conv", "linear"):
         return QWeighted(layer)
@@ -314,4 +370,8 @@ def build_layer(layer: Layer) -> nn.Module:
         return QAdd(layer)
     if layer.kind == "flatten":
         return QFlatten()
+    if layer.kind == "concat":
+        return QConcat(layer)
+    if layer.kind == "resize_nearest":
+        return QResizeNearest(layer.attrs["size"])
     return QSoftmax()

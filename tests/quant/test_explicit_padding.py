@@ -3,17 +3,15 @@ downsampling of ResNet and MobileNetV2): quantized as PAD + VALID convolution, t
 folded back into the convolution by the code generator; bit-exact with TFLM."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from edgekd.codegen import generate_model
 from edgekd.frontends.tflite import save_tflite
-from edgekd.quant import calibrate, convert
-from edgekd.quant.evaluate import dequantize_output, run_reference
-from edgekd.quant.model import build_quant_model
 from edgekd.verify.host import verify_host
+
+from .calibrated import assert_graph_computes_the_forward, calibrated
 
 
 class Downsampling(nn.Module):
@@ -31,10 +29,7 @@ class Downsampling(nn.Module):
 @pytest.fixture(scope="module")
 def quantized():
     torch.manual_seed(0)
-    model = Downsampling().eval()
-    x = torch.randn(32, 3, 12, 12)
-    quant_model = calibrate(build_quant_model(model, x), x)
-    return quant_model, convert(quant_model), x
+    return calibrated(Downsampling(), (3, 12, 12))
 
 
 def test_even_input_stride_2_padding_1_becomes_pad_and_valid_conv(quantized):
@@ -46,10 +41,7 @@ def test_even_input_stride_2_padding_1_becomes_pad_and_valid_conv(quantized):
     pad = graph.nodes[0]
     assert pad.attrs["paddings"] == ((0, 0), (1, 0), (1, 0), (0, 0))  # nothing unread
     assert pad.attrs["pad_value"] == graph.tensor(pad.inputs[0]).quant.scalar_zero_point
-    with torch.no_grad():
-        simulated = quant_model(x).numpy()
-    reference = dequantize_output(graph, run_reference(graph, x.numpy())[0])
-    np.testing.assert_array_equal(reference.transpose(0, 3, 1, 2), simulated)
+    assert_graph_computes_the_forward(quant_model, graph, x)
 
 
 def test_generated_c_folds_the_pads_and_matches_tflm(quantized, tmp_path):
