@@ -37,6 +37,7 @@ Node attributes (``Node.attrs``), by op:
                       the slice's values in any shape of that size (shrunk axes dropped)
 - TRANSPOSE:          perm
 - TILE:               multiples
+- RESIZE_BILINEAR:    as RESIZE_NEAREST_NEIGHBOR
 - GATHER:             axis, indices (constant, flattened; the output shape places them)
 - RESIZE_NEAREST_NEIGHBOR: align_corners, half_pixel_centers (bools; 4-D NHWC, the
                       output's H and W are the new size)
@@ -79,6 +80,7 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "TILE": ("multiples",),
     "RESIZE_NEAREST_NEIGHBOR": ("align_corners", "half_pixel_centers"),
     "GATHER": ("axis", "indices"),
+    "RESIZE_BILINEAR": ("align_corners", "half_pixel_centers"),
 }
 OPS = tuple(OP_ATTRS)
 

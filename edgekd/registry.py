@@ -26,7 +26,9 @@ from edgekd.reference.layout import (
 from edgekd.reference.pooling import average_pool, max_pool
 from edgekd.reference.quantize import dequantize, quantize, requantize
 from edgekd.reference.reshape import reshape
-from edgekd.reference.resize import prepare_resize_nearest, resize_nearest
+from edgekd.reference.resize import (
+    prepare_resize_bilinear, prepare_resize_nearest, resize_bilinear, resize_nearest,
+)
 from edgekd.reference.softmax import softmax
 
 
@@ -89,6 +91,8 @@ OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
     OpSpec("GATHER", layout_attrs, gather, "ekd_copy", 1, True),
     OpSpec("RESIZE_NEAREST_NEIGHBOR", prepare_resize_nearest, resize_nearest,
            "ekd_resize_nearest_x8", 1, False),
+    OpSpec("RESIZE_BILINEAR", prepare_resize_bilinear, resize_bilinear,
+           "ekd_resize_bilinear_s8", 1, False),
 )}
 
 

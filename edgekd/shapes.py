@@ -138,7 +138,7 @@ def check_node(graph: Graph, node: Node) -> None:
 
 
 LAYOUT_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE", "GATHER",
-              "RESIZE_NEAREST_NEIGHBOR")
+              "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR")
 
 
 def _check_layout(op: str, a: dict, ins: list, y) -> None:
@@ -191,7 +191,7 @@ def _check_layout(op: str, a: dict, ins: list, y) -> None:
                 f"indices {indices[:8]} out of range for axis {axis} of {x.shape}")
         _expect(y.size == x.size // x.shape[axis] * len(indices),
                 f"gathering {len(indices)} slices of {x.shape} cannot fill {y.shape}")
-    elif op == "RESIZE_NEAREST_NEIGHBOR":
+    elif op in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
         _expect(rank == 4 and len(y.shape) == 4 and y.shape[0] == x.shape[0]
                 and y.shape[3] == x.shape[3], f"resize {x.shape} -> {y.shape}: NHWC, only "
                                               "H and W change")

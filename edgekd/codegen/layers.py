@@ -48,6 +48,7 @@ LAYER_TEMPLATES = {
     "TILE": "copy",
     "GATHER": "copy",
     "RESIZE_NEAREST_NEIGHBOR": "resize_nearest",
+    "RESIZE_BILINEAR": "resize_bilinear",
 }
 
 # The dtypes each op's kernel takes: (inputs, outputs); constants are checked by the IR.
@@ -266,6 +267,14 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
             layer.consts[axis] = _array(weights, f"{prefix}_{axis}", getattr(p, axis),
                                         f"layer {index} the input {axis[0]} of each output "
                                         f"{axis[0]} [{getattr(p, axis).size}]")
+    elif template == "resize_bilinear":
+        layer.dims = {"input": _nhwc(x.shape), "output": _nhwc(y.shape)}
+        for axis in ("y_table", "x_table"):
+            table = getattr(p, axis)
+            layer.consts[axis] = _array(weights, f"{prefix}_{axis}", table,
+                                        f"layer {index} per output {axis[0]}: first and "
+                                        f"second input {axis[0]}, position in 1/1024ths "
+                                        f"[{len(table)}][3]")
     elif template == "requantize":
         layer.params = _struct_fields(p)
         layer.scalars = {"size": str(y.size)}

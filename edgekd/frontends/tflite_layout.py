@@ -24,10 +24,11 @@ LAYOUT_BUILTINS = {
     _B.SPLIT_V: "SPLIT_V", _B.UNPACK: "UNPACK", _B.TRANSPOSE: "TRANSPOSE", _B.TILE: "TILE",
     _B.SQUEEZE: "SQUEEZE", _B.EXPAND_DIMS: "EXPAND_DIMS", _B.SHAPE: "SHAPE",
     _B.RESIZE_NEAREST_NEIGHBOR: "RESIZE_NEAREST_NEIGHBOR", _B.GATHER: "GATHER",
+    _B.RESIZE_BILINEAR: "RESIZE_BILINEAR",
 }
 # IR ops these become (for the reader's list of what it supports).
 LAYOUT_IR_OPS = ("PAD", "CONCATENATION", "STRIDED_SLICE", "TRANSPOSE", "TILE", "GATHER",
-                 "RESIZE_NEAREST_NEIGHBOR")
+                 "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR")
 # TFLite operator -> the IR op it is read as.
 IR_OP_OF_LAYOUT = {
     "PAD": "PAD", "PADV2": "PAD", "CONCATENATION": "CONCATENATION", "PACK": "CONCATENATION",
@@ -35,7 +36,7 @@ IR_OP_OF_LAYOUT = {
     "SPLIT_V": "STRIDED_SLICE", "UNPACK": "STRIDED_SLICE", "TRANSPOSE": "TRANSPOSE",
     "TILE": "TILE", "SQUEEZE": "RESHAPE", "EXPAND_DIMS": "RESHAPE",
     "SHAPE": "(folded: a constant)", "RESIZE_NEAREST_NEIGHBOR": "RESIZE_NEAREST_NEIGHBOR",
-    "GATHER": "GATHER",
+    "GATHER": "GATHER", "RESIZE_BILINEAR": "RESIZE_BILINEAR",
 }
 
 
@@ -130,13 +131,16 @@ class LayoutReader:
             indices = ints(1, "indices").reshape(-1)
             indices = np.where(indices < 0, indices + x.shape[axis], indices)
             return [node("GATHER", [x], y, axis=axis, indices=tuple(indices.tolist()))]
-        if name == "RESIZE_NEAREST_NEIGHBOR":
-            o = self.r._options(op, _O.ResizeNearestNeighborOptions,
-                                tflite.ResizeNearestNeighborOptions, where, False)
+        if name in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
+            o = (self.r._options(op, _O.ResizeNearestNeighborOptions,
+                                 tflite.ResizeNearestNeighborOptions, where, False)
+                 if name == "RESIZE_NEAREST_NEIGHBOR" else
+                 self.r._options(op, _O.ResizeBilinearOptions, tflite.ResizeBilinearOptions,
+                                 where, False))
             size = ints(1, "size").tolist()
             if len(y.shape) != 4 or size != list(y.shape[1:3]):
                 raise ModelFormatError(f"{here}size {size} is not the output's H and W")
-            return [node("RESIZE_NEAREST_NEIGHBOR", [x], y,
+            return [node(name, [x], y,
                          align_corners=bool(o and o.AlignCorners()),
                          half_pixel_centers=bool(o and o.HalfPixelCenters()))]
         if name in ("SQUEEZE", "EXPAND_DIMS"):
@@ -248,7 +252,7 @@ def layout_builtin(graph: Graph, node: Node) -> int:
         return _B.CONCATENATION
     return {"STRIDED_SLICE": _B.STRIDED_SLICE, "TRANSPOSE": _B.TRANSPOSE,
             "TILE": _B.TILE, "RESIZE_NEAREST_NEIGHBOR": _B.RESIZE_NEAREST_NEIGHBOR,
-            "GATHER": _B.GATHER}[node.op]
+            "GATHER": _B.GATHER, "RESIZE_BILINEAR": _B.RESIZE_BILINEAR}[node.op]
 
 
 def layout_operands(graph: Graph, node: Node, fresh) -> list[Tensor]:
@@ -279,7 +283,7 @@ def layout_operands(graph: Graph, node: Node, fresh) -> list[Tensor]:
         return [ints("perm", a["perm"])]
     if node.op == "TILE":
         return [ints("multiples", a["multiples"])]
-    if node.op == "RESIZE_NEAREST_NEIGHBOR":
+    if node.op in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
         return [ints("size", graph.tensor(out).shape[1:3])]
     if node.op == "GATHER":
         x, y = graph.tensor(node.inputs[0]), graph.tensor(out)
@@ -343,6 +347,13 @@ def layout_options(graph: Graph, node: Node):
             tflite.GatherOptionsAddAxis(b, node.attrs["axis"])
             return tflite.GatherOptionsEnd(b)
         return _O.GatherOptions, gather
+    if code == _B.RESIZE_BILINEAR:
+        def bilinear(b):
+            tflite.ResizeBilinearOptionsStart(b)
+            tflite.ResizeBilinearOptionsAddAlignCorners(b, node.attrs["align_corners"])
+            tflite.ResizeBilinearOptionsAddHalfPixelCenters(b, node.attrs["half_pixel_centers"])
+            return tflite.ResizeBilinearOptionsEnd(b)
+        return _O.ResizeBilinearOptions, bilinear
     if code == _B.RESIZE_NEAREST_NEIGHBOR:
         def resize(b):
             tflite.ResizeNearestNeighborOptionsStart(b)

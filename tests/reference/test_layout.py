@@ -82,14 +82,22 @@ def tile_cases(draw):
 
 
 @st.composite
-def resize_nearest_cases(draw):
+def resize_cases(draw, op: str):
     n, h, w, c = (draw(st.integers(1, 2)), draw(st.integers(1, 6)), draw(st.integers(1, 6)),
                   draw(st.integers(1, 4)))
     out = (n, draw(st.integers(1, 13)), draw(st.integers(1, 13)), c)
     align = draw(st.booleans())
-    return layout_graph("RESIZE_NEAREST_NEIGHBOR", [(n, h, w, c)], out, draw(quants),
+    return layout_graph(op, [(n, h, w, c)], out, draw(quants),
                         {"align_corners": align,
                          "half_pixel_centers": draw(st.booleans()) and not align})
+
+
+def resize_nearest_cases():
+    return resize_cases("RESIZE_NEAREST_NEIGHBOR")
+
+
+def resize_bilinear_cases():
+    return resize_cases("RESIZE_BILINEAR")
 
 
 @st.composite
@@ -105,8 +113,8 @@ def gather_cases(draw):
 
 
 @pytest.mark.parametrize("cases", [pad_cases, concatenation_cases, strided_slice_cases,
-                                   transpose_cases, resize_nearest_cases, gather_cases],
-                         ids=lambda c: c.__name__)
+                                   transpose_cases, resize_nearest_cases, gather_cases,
+                                   resize_bilinear_cases], ids=lambda c: c.__name__)
 @given(data=st.data(), seed=seeds)
 @settings(max_examples=80, deadline=None)
 def test_layout_op_matches_tflm(cases, data, seed):
@@ -134,7 +142,7 @@ def test_tile_matches_litert(graph, seed):
 def test_written_layout_ops_read_back_as_the_same_computation(data, seed):
     graph = data.draw(st.one_of(pad_cases(), concatenation_cases(), strided_slice_cases(),
                                 transpose_cases(), tile_cases(), resize_nearest_cases(),
-                                gather_cases()))
+                                gather_cases(), resize_bilinear_cases()))
     back = read_tflite(write_tflite(graph))
     assert [n.op for n in back.nodes] == [n.op for n in graph.nodes]
     for sample in zip(*_batches(np.random.default_rng(seed), graph)):
@@ -143,7 +151,8 @@ def test_written_layout_ops_read_back_as_the_same_computation(data, seed):
 
 @pytest.mark.parametrize("cases", [pad_cases, concatenation_cases, strided_slice_cases,
                                    transpose_cases, tile_cases, resize_nearest_cases,
-                                   gather_cases], ids=lambda c: c.__name__)
+                                   gather_cases, resize_bilinear_cases],
+                         ids=lambda c: c.__name__)
 @given(data=st.data())
 @settings(max_examples=3, deadline=None)
 def test_generated_c_copies_as_the_reference(cases, data):

@@ -336,6 +336,11 @@ ekd_status ekd_copy(const ekd_copy_params *params, const void *source, void *des
 ekd_status ekd_resize_nearest_x8(const ekd_dims *input_dims, const ekd_dims *output_dims,
                                  const int32_t *y_map, const int32_t *x_map,
                                  const void *input, void *output);
+/* RESIZE_BILINEAR: tables [out][3] of (first row/column, second, position past the
+ * first in 1/1024ths), as edgekd/reference/resize.py prepares them. */
+ekd_status ekd_resize_bilinear_s8(const ekd_dims *input_dims, const ekd_dims *output_dims,
+                                  const int32_t *y_table, const int32_t *x_table,
+                                  const int8_t *input, int8_t *output);
 /* `bytes` bytes of the 8-bit code `value` (-128..255), e.g. PAD's border. */
 ekd_status ekd_fill_x8(int32_t value, int32_t bytes, void *destination);
 
