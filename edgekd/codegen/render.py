@@ -17,7 +17,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from edgekd.codegen.identifiers import IdentifierScope, c_comment_name, c_identifier
-from edgekd.codegen import kernels
+from edgekd.codegen.prepare import layer_record
 from edgekd.codegen.choice import generator_graph, plan_for
 from edgekd.codegen.layers import C_TYPES, LayerCode, WeightArray, c_float, guard_weights, layer_code
 from edgekd.codegen.planner import ALIGNMENT, INPUT, ArenaPlan, align_up
@@ -55,7 +55,7 @@ class GeneratedModel:
     tensor_dtypes: dict[str, np.dtype]  # every activation tensor's numpy dtype
     tensor_shapes: dict[str, tuple[int, ...]]
     # The arena of a build without the Arm DSP extension (the host's, a Cortex-M3's):
-    # the plan's, plus the scratch of kernels it calls past the plan's end (kernels.py).
+    # the plan's, plus the scratch of kernels it calls past the plan's end (codegen/prepare.py).
     portable_arena_bytes: int = 0
 
     @property
@@ -94,7 +94,7 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
     layers = [layer_code(graph, plan, index, node, name, weights)
               for index, node in enumerate(graph.nodes)]
     weight_list = guard_weights(layers, list(weights.values()))
-    past = [kernels.past_plan_scratch(graph, node) for node in graph.nodes]
+    past = [layer_record(graph, node).past_plan_scratch for node in graph.nodes]
     portable_arena_bytes = plan.arena_bytes + align_up(max(past, default=0))
     context = {
         "name": name,
