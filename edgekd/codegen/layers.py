@@ -313,6 +313,11 @@ def _kernel_calls(record: LayerRecord, plan: ArenaPlan, layer: LayerCode, prefix
         calls.append(KernelCall(variant.guard, variant.kernel, filter_symbol, bias_symbol,
                                 tap_sums=tap_sums, residual=variant.residual,
                                 past_scratch=past))
+    if any(call.filter != layer.consts.get("filter") for call in calls):
+        # The model's array exists only in the builds whose kernel reads it: the comment,
+        # shared by every build, names none.
+        layer.uses = [dataclasses.replace(use, where="in each kernel's own form, below")
+                      if use.role == "filter" else use for use in layer.uses]
     return _with_conditions(calls)
 
 
