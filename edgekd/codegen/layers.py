@@ -193,18 +193,14 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
         layer.params = _struct_fields(p)
         layer.dims = {"input": _nhwc(x.shape), "output": _nhwc(y.shape)}
         layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
-    elif template in ("add", "softmax"):
-        layer.params = _struct_fields(p)
-        if template == "add":
-            layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
-        depth = y.shape[-1] if y.shape else 1
-        layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
     elif template == "quantize":
         layer.scalars = {"scale": c_float(p.scale), "zero_point": str(p.zero_point),
                          "size": str(y.size)}
     elif template == "reshape":
         layer.needs_memmove = not plan.same_storage(x.name, y.name)
         layer.scalars = {"bytes": str(y.nbytes)}
+    else:  # add, softmax, and by default the template of a new op
+        _elementwise(layer, record, plan, prefix, weights)
 
     for name in node.outputs:
         placement = plan.placement(name)
@@ -212,6 +208,22 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                            placement.nbytes))
     layer.poison = plan.dead_after(index)
     return layer
+
+
+def _elementwise(layer: LayerCode, record: LayerRecord, plan: ArenaPlan, prefix: str,
+                 weights: dict[str, WeightArray]) -> None:
+    """What an op without a template-specific layout gets: its parameter record as the
+    params struct, sizes as scalars (``size``; ``rows`` x ``depth`` over the last axis),
+    NHWC dims where its tensors are 4-D, and an ``#if`` chain where it has variants."""
+    graph, node = record.graph, record.node
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    layer.params = _struct_fields(record.params) if record.params is not None else []
+    if len(x.shape) == 4 and len(y.shape) == 4:
+        layer.dims = {"input": _nhwc(x.shape), "output": _nhwc(y.shape)}
+    if len(record.variants) > 1:
+        layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
+    depth = y.shape[-1] if y.shape else 1
+    layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
 
 
 def _swap_add_inputs(p):
