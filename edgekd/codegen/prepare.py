@@ -141,6 +141,13 @@ _LAYERS: dict[int, tuple[Node, dict, Layer]] = {}
 _LIMIT = 4096
 
 
+def forget() -> None:
+    """Drop every record: a new model is being generated (the records keep their graphs,
+    weights included, alive)."""
+    _RECORDS.clear()
+    _LAYERS.clear()
+
+
 def layer_record(graph: Graph, node: Node) -> LayerRecord:
     """The record of layer ``node`` of ``graph``, made at the first call."""
     entry = _RECORDS.get(id(node))

@@ -17,7 +17,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from edgekd.codegen.identifiers import IdentifierScope, c_comment_name, c_identifier
-from edgekd.codegen.prepare import layer_record
+from edgekd.codegen.prepare import forget, layer_record
 from edgekd.codegen.choice import generator_graph, plan_for
 from edgekd.codegen.layers import C_TYPES, LayerCode, WeightArray, c_float, guard_weights, layer_code
 from edgekd.codegen.planner import ALIGNMENT, INPUT, ArenaPlan, align_up
@@ -87,6 +87,7 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise GraphError(f"graph {graph.name!r}: generated code supports one input and one "
                          f"output, the model has {len(graph.inputs)} and {len(graph.outputs)}")
+    forget()  # the previous model's records
     graph = generator_graph(graph)
     if plan is None:
         plan = plan_for(graph)
