@@ -420,7 +420,12 @@ def _pointer(plan: ArenaPlan, name: str, ctype: str) -> str:
         return "input->data" if ctype != "const void" else "(const void *)input->data"
     if p.location == OUTPUT:
         return "output->data" if ctype != "const void" else "(const void *)output->data"
-    return f"({ctype} *)(arena + {p.offset})"
+    return arena_pointer(p.tensor_id)
+
+
+def arena_pointer(tensor_id: int) -> str:
+    """The named pointer the generated invoke declares for an arena tensor."""
+    return f"tensor{tensor_id}"
 
 
 def _activation_use(graph: Graph, plan: ArenaPlan, role: str, name: str,
