@@ -19,4 +19,4 @@ def test_every_registered_op_is_listed_with_what_reads_it(capsys):
     assert [r["op"] for r in op_rows()] == sorted(OP_SPECS)
     assert main(["ops"]) == 0
     out = capsys.readouterr().out
-    assert "SPLIT_V" in out and "ekd_copy" in out and "REQUANTIZE" in out
+    assert "SPLIT_V" in out and "ekd_copy_s8" in out and "REQUANTIZE" in out

@@ -1,4 +1,4 @@
-"""The layout ops as strided copies: what ``ekd_copy`` (runtime_c/src/ekd_copy.c) runs for
+"""The layout ops as strided copies: what ``ekd_copy_s8`` (runtime_c/src/ekd_copy_s8.c) runs for
 PAD, CONCATENATION, STRIDED_SLICE, TRANSPOSE, TILE and GATHER (one copy per index).
 
 Each operand becomes one copy: the region it fills (one count per axis), where the region
@@ -20,7 +20,7 @@ MAX_RANK = 8  # EKD_COPY_MAX_RANK
 
 @dataclass(frozen=True)
 class Copy:
-    """One ekd_copy call: ``source`` (a tensor name) from byte ``src_offset`` to the
+    """One ekd_copy_s8 call: ``source`` (a tensor name) from byte ``src_offset`` to the
     output from byte ``dst_offset``; strides in bytes, outer axes first."""
 
     source: str
@@ -134,7 +134,7 @@ def _copy(source: str, count, src, dst, src_offset: int, dst_offset: int,
     if merged and merged[-1][1] == 1 and merged[-1][2] == 1:
         run = merged.pop()[0] * item
     if len(merged) > MAX_RANK:
-        raise UnsupportedError(f"a copy of {len(merged)} strided axes; ekd_copy takes "
+        raise UnsupportedError(f"a copy of {len(merged)} strided axes; ekd_copy_s8 takes "
                                f"{MAX_RANK}")
     return Copy(source, src_offset * item, dst_offset * item, run,
                 tuple(n for n, _, _ in merged), tuple(s * item for _, s, _ in merged),

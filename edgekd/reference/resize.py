@@ -14,8 +14,8 @@ from edgekd.ir import Graph, Node
 
 @dataclass(frozen=True)
 class ResizeNearestParams:
-    y_map: np.ndarray  # int32 [out_h]: the input row of each output row
-    x_map: np.ndarray  # int32 [out_w]
+    y_table: np.ndarray  # int32 [out_h]: the input row of each output row
+    x_table: np.ndarray  # int32 [out_w]
 
 
 def nearest_map(in_size: int, out_size: int, align_corners: bool,
@@ -47,7 +47,7 @@ def prepare_resize_nearest(graph: Graph, node: Node) -> ResizeNearestParams:
 
 
 def resize_nearest(p: ResizeNearestParams, x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x[:, p.y_map][:, :, p.x_map])
+    return np.ascontiguousarray(x[:, p.y_table][:, :, p.x_table])
 
 
 @dataclass(frozen=True)

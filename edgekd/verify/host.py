@@ -146,7 +146,7 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     harness = build_host_harness(generated, poison=poison)
     c_tensors = harness.run(batches)
 
-    from edgekd.reference import run_all
+    from edgekd.interpreter import run_all
 
     count = len(batches[0])
     reference = [run_all(graph, [b[n] for b in batches]) for n in range(count)]

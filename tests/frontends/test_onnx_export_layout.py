@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekd.frontends.onnx_export import write_onnx
-from edgekd.reference import run
+from edgekd.interpreter import run
 from tests.reference.test_layout import (
     concatenation_cases, gather_cases, pad_cases, resize_nearest_cases, strided_slice_cases,
     tile_cases, transpose_cases,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekd.frontends.tflite import read_tflite, write_tflite
-from edgekd.reference import run
+from edgekd.interpreter import run
 from edgekd.verify.host import verify_host
 
 from .single_op import assert_matches_tflm, layout_graph

@@ -315,7 +315,7 @@ typedef struct {
     int32_t output_unsigned; /* 1: the output is uint8, 0: int8 */
 } ekd_requantize_params;
 
-ekd_status ekd_requantize_x8(const ekd_requantize_params *params, int32_t size,
+ekd_status ekd_requantize_s8(const ekd_requantize_params *params, int32_t size,
                              const void *input, void *output);
 
 /* Layout ops: a strided copy of bytes. For every index of the `rank` outer axes (the last
@@ -331,9 +331,9 @@ typedef struct {
     int32_t dst_stride[8];
 } ekd_copy_params;
 
-ekd_status ekd_copy(const ekd_copy_params *params, const void *source, void *destination);
+ekd_status ekd_copy_s8(const ekd_copy_params *params, const void *source, void *destination);
 /* RESIZE_NEAREST_NEIGHBOR: output pixel (y, x) is input pixel (y_map[y], x_map[x]). */
-ekd_status ekd_resize_nearest_x8(const ekd_dims *input_dims, const ekd_dims *output_dims,
+ekd_status ekd_resize_nearest_s8(const ekd_dims *input_dims, const ekd_dims *output_dims,
                                  const int32_t *y_map, const int32_t *x_map,
                                  const void *input, void *output);
 /* RESIZE_BILINEAR: tables [out][3] of (first row/column, second, position past the
@@ -342,7 +342,7 @@ ekd_status ekd_resize_bilinear_s8(const ekd_dims *input_dims, const ekd_dims *ou
                                   const int32_t *y_table, const int32_t *x_table,
                                   const int8_t *input, int8_t *output);
 /* `bytes` bytes of the 8-bit code `value` (-128..255), e.g. PAD's border. */
-ekd_status ekd_fill_x8(int32_t value, int32_t bytes, void *destination);
+ekd_status ekd_fill_s8(int32_t value, int32_t bytes, void *destination);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,7 @@
 
 #include "edgekd/ekd.h"
 
-ekd_status ekd_resize_nearest_x8(const ekd_dims *input_dims, const ekd_dims *output_dims,
+ekd_status ekd_resize_nearest_s8(const ekd_dims *input_dims, const ekd_dims *output_dims,
                                  const int32_t *y_map, const int32_t *x_map,
                                  const void *input, void *output)
 {

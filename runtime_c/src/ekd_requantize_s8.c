@@ -8,7 +8,7 @@
 #include "edgekd/ekd.h"
 #include "ekd_fixedpoint.h"
 
-ekd_status ekd_requantize_x8(const ekd_requantize_params *params, int32_t size,
+ekd_status ekd_requantize_s8(const ekd_requantize_params *params, int32_t size,
                              const void *input, void *output)
 {
     const int32_t low = params != NULL && params->output_unsigned ? 0 : -128;

@@ -8,7 +8,7 @@
 
 #include "edgekd/ekd.h"
 
-ekd_status ekd_copy(const ekd_copy_params *params, const void *source, void *destination)
+ekd_status ekd_copy_s8(const ekd_copy_params *params, const void *source, void *destination)
 {
     int32_t index[EKD_COPY_MAX_RANK];
     const uint8_t *src = (const uint8_t *)source;
@@ -45,7 +45,7 @@ ekd_status ekd_copy(const ekd_copy_params *params, const void *source, void *des
     }
 }
 
-ekd_status ekd_fill_x8(int32_t value, int32_t bytes, void *destination)
+ekd_status ekd_fill_s8(int32_t value, int32_t bytes, void *destination)
 {
     if (destination == NULL || bytes < 0 || value < -128 || value > 255) {
         return EKD_ERROR_ARGUMENT;
