@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgekd.codegen import generate
@@ -33,11 +34,54 @@ def residual_net():
     return g.build(g.fully_connected(g.reshape(g.pool(d, size=(16, 16)), (1, 32)), 10))
 
 
+def layout_net():
+    """Every layout op and both resizes, a PAD folded into a convolution, two inputs (one
+    uint8, one float32) and three outputs."""
+    from edgekd.ir import Graph, Node, QuantParams, Tensor
+
+    q = QuantParams.per_tensor(0.05, 3)
+
+    def t(name, shape, dtype="int8", quant=q):
+        return Tensor(name, shape, dtype, quant)
+    tensors = [t("x_u8", (1, 6, 6, 2), "uint8", QuantParams.per_tensor(0.05, 131)),
+               t("x_f32", (1, 6, 6, 2), "float32", None), t("a", (1, 6, 6, 2)),
+               t("b", (1, 6, 6, 2)), t("c", (1, 6, 6, 4)), t("p", (1, 7, 7, 4)),
+               t("w", (4, 3, 3, 4)), t("conv", (1, 3, 3, 4)), t("s", (1, 3, 2, 4)),
+               t("tr", (1, 4, 3, 2)), t("tile", (1, 6, 3, 4)), t("g", (1, 6, 2, 4)),
+               t("rn", (1, 5, 5, 4)), t("rb", (1, 4, 4, 4)), t("y", (1, 4, 4, 4), "uint8",
+                                                             QuantParams.per_tensor(0.05, 131))]
+    tensors[6] = Tensor("w", (4, 3, 3, 4), "int8", QuantParams.per_tensor(0.02, 0),
+                        np.ones((4, 3, 3, 4), np.int8))
+    tensors.append(Tensor("bias", (4,), "int32", QuantParams.per_tensor(0.05 * 0.02, 0),
+                          np.arange(4, dtype=np.int32) * 50))
+    nodes = [Node("REQUANTIZE", "in_u8", ["x_u8"], ["a"]),
+             Node("QUANTIZE", "in_f32", ["x_f32"], ["b"]),
+             Node("CONCATENATION", "cat", ["a", "b"], ["c"], {"axis": 3}),
+             Node("PAD", "pad", ["c"], ["p"], {"paddings": ((0, 0), (1, 0), (1, 0), (0, 0)),
+                                               "pad_value": 3}),
+             Node("CONV_2D", "conv", ["p", "w", "bias"], ["conv"], {
+                 "stride": (2, 2), "dilation": (1, 1), "padding": "VALID",
+                 "activation": "NONE"}),
+             Node("STRIDED_SLICE", "slice", ["conv"], ["s"], {
+                 "begin": (0, 0, 2, 0), "strides": (1, 1, -2, 1), "size": (1, 3, 2, 4)}),
+             Node("TRANSPOSE", "transpose", ["s"], ["tr"], {"perm": (0, 3, 1, 2)}),
+             Node("TILE", "tile", ["conv"], ["tile"], {"multiples": (1, 2, 1, 1)}),
+             Node("GATHER", "gather", ["tile"], ["g"], {"axis": 2, "indices": (2, 0)}),
+             Node("RESIZE_NEAREST_NEIGHBOR", "nearest", ["conv"], ["rn"], {
+                 "align_corners": False, "half_pixel_centers": True}),
+             Node("RESIZE_BILINEAR", "bilinear", ["conv"], ["rb"], {
+                 "align_corners": False, "half_pixel_centers": False}),
+             Node("REQUANTIZE", "out_u8", ["rb"], ["y"])]
+    return Graph("layout", {x.name: x for x in tensors}, nodes, ["x_u8", "x_f32"],
+                 ["tr", "g", "rn", "y"]).validate()
+
+
 def graphs():
     yield from ((key, lambda key=key: load_model(mlperf_model(key))) for key in
                 sorted(MLPERF_MODELS))
     yield "small_cnn", small_cnn
     yield "residual", residual_net
+    yield "layout", layout_net
 
 
 def compilers() -> list[tuple[str, list[str]]]:

@@ -52,3 +52,12 @@ def test_given_inputs_one_array_per_model_input():
     x_u8 = rng.integers(0, 256, size=(4, 1, 4, 5, 3), dtype=np.uint8)
     x_f32 = rng.uniform(-3, 3, size=(4, 1, 4, 5, 3)).astype(np.float32)
     assert verify_host(graph, inputs=[x_u8, x_f32]).bit_exact
+
+
+def test_every_layout_op_between_uint8_and_float_boundaries_is_bit_exact(tmp_path):
+    """TILE is in the graph, so LiteRT (which has it) is the oracle of the outputs."""
+    from tests.codegen.test_strict_c import layout_net
+
+    result = verify_host(save_tflite(layout_net(), tmp_path / "layout.tflite"), inputs=10)
+    assert result.bit_exact, result.summary()
+    assert any(c.startswith("litert") for c in result.compared)
