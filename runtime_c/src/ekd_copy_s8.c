@@ -4,9 +4,16 @@
  * (edgekd/codegen/layout.py), and a fill for PAD's border. Values are bytes here; every
  * layout op moves them unchanged.
  */
-#include <string.h>
-
 #include "edgekd/ekd.h"
+
+/* Byte loops, not <string.h> (the runtime is freestanding; compilers may still make
+ * them memcpy/memset calls, which every freestanding target provides). */
+static void ekd_copy_bytes(uint8_t *dst, const uint8_t *src, int32_t n)
+{
+    while (n-- > 0) {
+        *dst++ = *src++;
+    }
+}
 
 ekd_status ekd_copy_s8(const ekd_copy_params *params, const void *source, void *destination)
 {
@@ -27,7 +34,7 @@ ekd_status ekd_copy_s8(const ekd_copy_params *params, const void *source, void *
         index[d] = 0;
     }
     for (;;) {
-        memcpy(dst, src, (size_t)params->run_bytes);
+        ekd_copy_bytes(dst, src, params->run_bytes);
         /* Odometer over the outer axes, innermost fastest. */
         for (d = rank - 1; d >= 0; --d) {
             src += params->src_stride[d];
@@ -50,6 +57,11 @@ ekd_status ekd_fill_s8(int32_t value, int32_t bytes, void *destination)
     if (destination == NULL || bytes < 0 || value < -128 || value > 255) {
         return EKD_ERROR_ARGUMENT;
     }
-    memset(destination, (int)(value & 0xFF), (size_t)bytes);
+    {
+        uint8_t *dst = (uint8_t *)destination;
+        while (bytes-- > 0) {
+            *dst++ = (uint8_t)(value & 0xFF);
+        }
+    }
     return EKD_OK;
 }

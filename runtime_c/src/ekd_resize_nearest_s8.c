@@ -3,8 +3,6 @@
  * the offline maps name (edgekd/reference/resize.py computes them as TFLM does), so the
  * kernel copies runs of `c` bytes and never rounds.
  */
-#include <string.h>
-
 #include "edgekd/ekd.h"
 
 ekd_status ekd_resize_nearest_s8(const ekd_dims *input_dims, const ekd_dims *output_dims,
@@ -13,7 +11,7 @@ ekd_status ekd_resize_nearest_s8(const ekd_dims *input_dims, const ekd_dims *out
 {
     const uint8_t *in = (const uint8_t *)input;
     uint8_t *out = (uint8_t *)output;
-    int32_t n, y, x;
+    int32_t n, y, x, c;
 
     if (input_dims == NULL || output_dims == NULL || y_map == NULL || x_map == NULL ||
         input == NULL || output == NULL || input_dims->n != output_dims->n ||
@@ -25,8 +23,10 @@ ekd_status ekd_resize_nearest_s8(const ekd_dims *input_dims, const ekd_dims *out
         for (y = 0; y < output_dims->h; ++y) {
             const uint8_t *row = image + (size_t)y_map[y] * input_dims->w * input_dims->c;
             for (x = 0; x < output_dims->w; ++x) {
-                memcpy(out, row + (size_t)x_map[x] * input_dims->c, (size_t)output_dims->c);
-                out += output_dims->c;
+                const uint8_t *pixel = row + (size_t)x_map[x] * input_dims->c;
+                for (c = 0; c < output_dims->c; ++c) {
+                    *out++ = pixel[c];
+                }
             }
         }
     }
