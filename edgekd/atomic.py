@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -25,3 +26,14 @@ def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def swap_in_dir(staging: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Put the finished folder ``staging`` at ``target`` in one rename, after moving aside
+    any folder there (deleted once the new one is in place)."""
+    staging, target = Path(staging), Path(target)
+    old = staging.with_name(staging.name + ".old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -23,9 +23,8 @@ from edgekd.codegen.layers import C_TYPES, LayerCode, WeightArray, c_float, guar
 from edgekd.codegen.planner import ALIGNMENT, INPUT, ArenaPlan, align_up
 from edgekd.errors import EdgeKDError, GraphError
 from edgekd.ir import Graph, Tensor
+from edgekd.resources import TEMPLATES_DIR
 from edgekd.shapes import graph_macs
-
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 
 
 @dataclass(frozen=True)
@@ -168,7 +167,7 @@ def write_files(model: GeneratedModel, out_dir: str | os.PathLike) -> None:
 
 def _environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -25,6 +25,7 @@ from edgekd.codegen.planner import INPUT, OUTPUT
 from edgekd.codegen.render import GeneratedModel, generate_model, model_identifier, write_files
 from edgekd.errors import EdgeKDError, VerificationError
 from edgekd.ir import Graph
+from edgekd.verify.tflm import NOT_INSTALLED as TFLM_NOT_INSTALLED, tflm_installed
 from edgekd.verify.cffi_build import (
     RUNTIME_HEADER, RUNTIME_INCLUDE, compile_module, header_cdef, runtime_sources,
 )
@@ -143,6 +144,8 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     if tflite_path is not None and tflm and not tflm_can_run(graph):
         compared.append("tflm: not run (no kernel for "
                         f"{', '.join(sorted({n.op for n in graph.nodes} & set(TFLM_LACKS)))})")
+    elif tflite_path is not None and tflm and not tflm_installed():
+        compared.append(TFLM_NOT_INSTALLED)
     elif tflite_path is not None and tflm:
         from edgekd.verify.tflm import run_tflm_tensors, tflm_arena_bytes
 

@@ -25,7 +25,8 @@ from edgekd.shapes import graph_macs
 from edgekd.verify.boards import Board, load_board
 from edgekd.verify.firmware import Progress, stderr_progress
 from edgekd.verify.host import (
-    Mismatch, VerifyResult, load_graph, random_inputs, tflm_can_run,
+    TFLM_NOT_INSTALLED, Mismatch, VerifyResult, load_graph, random_inputs, tflm_can_run,
+    tflm_installed,
 )
 from edgekd.verify.qemu import BoardResult, verify_on_board
 
@@ -71,6 +72,7 @@ class PreparedModel:
     weights_bytes: int
     macs: int
     tflm_arena_bytes: int | None
+    oracles_not_run: tuple[str, ...] = ()  # e.g. TFLM when tflite-micro is not installed
 
     def default_timeout_s(self) -> float:
         """Seconds a run of all inputs may take before it counts as a hang."""
@@ -93,7 +95,10 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
                else _input_batch(graph, inputs))
     expected = {"reference": np.stack([run(graph, sample)[0] for sample in samples])}
     tflm_arena = None
-    if tflite_path is not None and tflm and tflm_can_run(graph):
+    not_run = ()
+    if tflite_path is not None and tflm and tflm_can_run(graph) and not tflm_installed():
+        not_run = (TFLM_NOT_INSTALLED,)
+    elif tflite_path is not None and tflm and tflm_can_run(graph):
         from edgekd.verify.tflm import run_tflm, tflm_arena_bytes
 
         expected["tflm"] = run_tflm(tflite_path, samples)[0].reshape(expected["reference"].shape)
@@ -107,7 +112,7 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
                             inputs=samples, expected=expected,
                             arena_bytes=generated.plan.arena_bytes,
                             weights_bytes=generated.weights_bytes, macs=graph_macs(graph),
-                            tflm_arena_bytes=tflm_arena)
+                            tflm_arena_bytes=tflm_arena, oracles_not_run=not_run)
 
 
 def run_prepared(prepared: PreparedModel, board: Board | str, timeout_s: float | None = None,
@@ -243,7 +248,8 @@ def _board_verify_result(prepared: PreparedModel, board: Board,
     return BoardVerifyResult(
         model=prepared.label, target=board.name, inputs=len(prepared.inputs),
         mismatches=len(bad), bit_exact=not bad, arena_bytes=result.arena_bytes,
-        weights_bytes=prepared.weights_bytes, compared=compared,
+        weights_bytes=prepared.weights_bytes,
+        compared=compared + list(prepared.oracles_not_run),
         tflm_arena_bytes=prepared.tflm_arena_bytes, first_mismatch=first,
         instructions={"min": result.instructions_min, "max": result.instructions_max,
                       "mean": mean, "error": result.instruction_error},
