@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekd.atomic import atomic_file
-from edgekd.errors import EdgeKDError
+from edgekd.errors import EdgeKDError, first_line
 from edgekd.ir import Graph
 
 
@@ -22,8 +22,8 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise EdgeKDError(f"{path}: no such file") from None
-    except (OSError, ValueError) as error:
-        raise EdgeKDError(f"{path}: not a .npy array file ({error})") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise EdgeKDError(f"{path}: not a .npy array file ({first_line(error)})") from None
     if not isinstance(array, np.ndarray):
         raise EdgeKDError(f"{path}: holds several arrays; pass one .npy per model input")
     return array

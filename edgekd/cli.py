@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from edgekd import __version__
@@ -256,11 +257,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def writable_output(path: str, directory: bool) -> str:
+    """``path`` if an output (a folder when ``directory``, else a file) can be written there:
+    one line naming the path otherwise, before any work is done."""
+    if not path.strip():
+        raise EdgeKDError("the output path is empty")
+    target = Path(path)
+    existing = next(p for p in (target, *target.parents) if p.exists() or p == Path(p.anchor))
+    if existing != target and not existing.is_dir():
+        raise EdgeKDError(f"{path}: {existing} is not a directory")
+    if directory and target.exists() and not target.is_dir():
+        raise EdgeKDError(f"{path}: exists and is not a directory")
+    if not directory and target.is_dir():
+        raise EdgeKDError(f"{path}: is a directory; give a file name")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=parent, prefix=f".{target.name}.", delete=True)
+        probe.close()
+    except OSError as error:
+        raise EdgeKDError(f"{path}: cannot write there ({error.strerror or error})") from None
+    return path
+
+
 def cmd_distill(args: argparse.Namespace) -> int:
     from edgekd.distill.pipeline import distill
     from edgekd.distill.losses import parse_hint
 
-    distill(args.teacher, args.student, args.data, args.output, loss=args.loss,
+    distill(args.teacher, args.student, args.data, writable_output(args.output, True),
+            loss=args.loss,
             temperature=args.temperature, alpha=args.alpha,
             hints=[parse_hint(h) for h in args.hint], hint_weight=args.hint_weight,
             teacher_weights=args.teacher_weights, student_weights=args.student_weights,
@@ -274,11 +299,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if args.method == "dynamic":
         from edgekd.quant.dynamic import quantize_dynamic_to_file
 
-        quantize_dynamic_to_file(args.model, args.weights, args.data, args.output)
+        quantize_dynamic_to_file(args.model, args.weights, args.data,
+                                 writable_output(args.output, False))
         return 0
     from edgekd.quant.pipeline import quantize_to_file
 
-    quantize_to_file(args.model, args.weights, args.data, args.method, args.output,
+    quantize_to_file(args.model, args.weights, args.data, args.method,
+                     writable_output(args.output, False),
                      epochs=args.epochs, lr=args.lr, float_io=args.float_io)
     return 0
 
@@ -296,6 +323,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from edgekd.arrays import load_array, run_reference, save_arrays
 
+    if args.output:
+        writable_output(args.output, False)
     graph = model_graph(args)
     outputs = run_reference(graph, [load_array(p) for p in args.input], labels=args.input)
     if args.output:
@@ -309,7 +338,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from edgekd.codegen import compile_model
 
-    model = compile_model(model_argument(args), args.output, name=args.name)
+    model = compile_model(model_argument(args), writable_output(args.output, True),
+                          name=args.name)
     print(model.plan.table() if args.plan else f"{model.name}: {model.plan.summary()}")
     if model.portable_arena_bytes != model.plan.arena_bytes:
         print(f"cores without the Arm DSP extension: arena {model.portable_arena_bytes} bytes "
@@ -346,7 +376,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from edgekd.frontends import save_model
 
-    path = save_model(model_graph(args), args.output)
+    path = save_model(model_graph(args), writable_output(args.output, False))
     print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0
 
@@ -424,7 +454,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = (quick_config(seed=args.seed, board=args.board) if args.quick
               else DemoConfig(seed=args.seed, board=args.board))
-    run = run_demo(args.out, fresh=args.fresh, config=config)
+    run = run_demo(writable_output(args.out, True), fresh=args.fresh, config=config)
     return 0 if run["ok"] else 1
 
 

@@ -24,6 +24,13 @@ class EdgeKDError(Exception):
     exit_code = EXIT_USAGE
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type when the message is empty
+    (``torch.load`` of an empty file raises an EOFError without one)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class ModelFormatError(EdgeKDError):
     """A model file is malformed, truncated or not what its extension says."""
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.data import load_entry_point
-from edgekd.errors import EdgeKDError
+from edgekd.data import call_user_code, load_entry_point
+from edgekd.errors import EdgeKDError, first_line
 
 
 class TorchTeacher:
@@ -65,8 +65,7 @@ class OnnxTeacher:
             self.session = onnxruntime.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for bad files
-            reason = str(e).splitlines()[0]
-            raise EdgeKDError(f"{path}: onnxruntime cannot load it ({reason})") from None
+            raise EdgeKDError(f"{path}: onnxruntime cannot load it ({first_line(e)})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise EdgeKDError(f"{path}: a teacher takes one input; this model takes {len(inputs)}")
@@ -82,7 +81,7 @@ class OnnxTeacher:
             logits = self.session.run(None, {self.input_name: batch})[0]
         except Exception as e:
             raise EdgeKDError(f"{self.name}: onnxruntime failed on an input of shape "
-                              f"{batch.shape} ({str(e).splitlines()[0]})") from None
+                              f"{batch.shape} ({first_line(e)})") from None
         return torch.from_numpy(np.asarray(logits, np.float32)).to(x.device)
 
 
@@ -104,12 +103,25 @@ def load_module(spec: str, weights: str | Path | None = None, role: str = "model
     factory = load_entry_point(spec)
     if not callable(factory):
         raise EdgeKDError(f"{role} {spec}: not callable; expected a factory returning an nn.Module")
-    module = factory()
+    module = call_user_code(spec, factory)
     if not isinstance(module, nn.Module):
         raise EdgeKDError(f"{role} {spec}: returned {type(module).__name__}, not a torch.nn.Module")
     if weights is not None:
         load_weights(module, weights, role)
     return module
+
+
+def check_inputs_fit(module: nn.Module, x: np.ndarray, data: str, role: str = "model") -> None:
+    """A one-line error unless ``module`` takes the data's samples (tried on one sample)."""
+    training = module.training
+    try:
+        with torch.no_grad():
+            module.eval()(torch.from_numpy(np.ascontiguousarray(x[:1])))
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        raise EdgeKDError(f"{data}: inputs of shape {list(x.shape[1:])} do not fit the "
+                          f"{role} ({first_line(e)})") from None
+    finally:
+        module.train(training)
 
 
 def load_weights(module: nn.Module, weights: str | Path, role: str = "model") -> None:
@@ -121,7 +133,7 @@ def load_weights(module: nn.Module, weights: str | Path, role: str = "model") ->
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling refusals and corrupt zips are one user error
         raise EdgeKDError(f"{path}: not a torch state dict loadable with weights_only=True "
-                          f"({str(e).splitlines()[0]})") from None
+                          f"({first_line(e)})") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # an edgekd training checkpoint
     try:

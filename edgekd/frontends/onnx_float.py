@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.errors import EdgeKDError
+from edgekd.errors import EdgeKDError, first_line
 from edgekd.frontends.nchw import columns_hwc_to_chw
 from edgekd.frontends.onnx import (
     OnnxModel, OnnxNode, clip_activation, pool_kernel, window_of,
@@ -38,7 +38,7 @@ def quantize_float_model(model: OnnxModel, calib, method: str, float_io: bool) -
         calibrate(quant_model, data, method)
     except (ValueError, RuntimeError) as error:  # inf/NaN reached a range despite the checks
         raise EdgeKDError(f"{model.label}: calibration met non-finite activations "
-                          f"({str(error).splitlines()[0][:200]})") from None
+                          f"({first_line(error)[:200]})") from None
     try:
         return convert(quant_model, float_io=float_io)
     except EdgeKDError as error:
