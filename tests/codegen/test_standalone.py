@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgekd.frontends import save_model
@@ -189,3 +190,30 @@ def test_cmake_package_version_is_the_python_version():
     text = (CMAKE_DIR / "edgekdConfigVersion.cmake").read_text()
     assert re.search(r'set\(PACKAGE_VERSION "([^"]+)"\)', text).group(1) == edgekd.__version__
 
+
+
+def test_the_sensor_data_example_of_the_docs_builds_and_classifies(tmp_path):
+    """docs/integration.md's classify(): float features in, the top class out."""
+    if shutil.which("cc") is None:
+        pytest.skip("cc is not installed")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "integration.md").read_text()
+    example = doc.split("```c\n", 1)[1].split("```", 1)[0]
+    graph = small_cnn(seed=31, name="kws")
+    save_model(graph, tmp_path / "kws.tflite")
+    assert edgekd("compile", str(tmp_path / "kws.tflite"), "-o", str(tmp_path / "kws"),
+                  "--with-runtime").returncode == 0
+    spec = graph.tensor(graph.inputs[0])
+    q = example_input(spec.size)
+    scale, zero_point = spec.quant.scale[0], spec.quant.zero_point[0]
+    features = ", ".join(f"{float((v - zero_point) * scale)!r}f" for v in q)
+    (tmp_path / "main.c").write_text(
+        example + "#include <stdio.h>\n"
+        f"static const float features[KWS_INPUT_SIZE] = {{{features}}};\n"
+        'int main(void) { printf("%d\\n", classify(features)); return 0; }\n')
+    sources = [str(p) for p in (tmp_path / "kws").rglob("*.c")]
+    subprocess.run(["cc", "-O1", "-I", str(tmp_path / "kws"), "-I",
+                    str(tmp_path / "kws" / "runtime" / "include"), "-o", str(tmp_path / "app"),
+                    str(tmp_path / "main.c"), *sources, "-lm"], check=True)
+    printed = subprocess.run([str(tmp_path / "app")], capture_output=True, text=True).stdout
+    scores = run(graph, q.reshape(spec.shape))[0].reshape(-1)
+    assert printed == f"{int(np.argmax(scores))}\n"
