@@ -192,6 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: from the model's MACs)")
     add_model_options(verify)
     verify.set_defaults(func=cmd_verify)
+    analyze = sub.add_parser(
+        "analyze", help="per layer: MACs, weight bytes, live arena bytes, kernel, instructions",
+        description="Per layer of the generated code: MACs, bytes of constants it reads "
+                    "(flash), arena bytes live while it runs (RAM), the kernel that runs and, "
+                    "with --target, the instructions it takes on that emulated board "
+                    "(measured under QEMU -icount) and an energy ESTIMATE where the board has "
+                    "a per-cycle figure (docs/boards.md).")
+    analyze.add_argument("model", metavar="MODEL", help="model file (.tflite, .onnx)")
+    analyze.add_argument("--target", metavar="BOARD",
+                         help="measure on this board (see `edgekd boards`); default: the "
+                              "portable kernels, nothing measured")
+    analyze.add_argument("--name", help="C name prefix (default: the file stem, sanitized)")
+    analyze.add_argument("--json", action="store_true", help="print one JSON object")
+    analyze.add_argument("--plot", metavar="FILE.png",
+                         help="also draw instructions (or MACs) and bytes per layer "
+                              "(needs matplotlib: pip install 'edgekd[train]')")
+    add_model_options(analyze)
+    analyze.set_defaults(func=cmd_analyze)
     export = sub.add_parser(
         "export", help="write a model as int8 .tflite or QDQ .onnx",
         description="Read MODEL (quantizing a float .onnx with --calib) and write it in the "
@@ -371,6 +389,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
     inputs = load_array(args.input) if args.input else (args.inputs or 200)
     result = verify_host(model_argument(args), inputs=inputs, name=args.name, seed=args.seed)
     return print_verify_result(result, args.json)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import json
+
+    from edgekd.analyze import analyze, format_analysis
+
+    plot = writable_output(args.plot, False) if args.plot else None
+    result = analyze(model_argument(args), args.target, name=args.name)
+    print(json.dumps(result.to_json(), indent=2) if args.json else format_analysis(result))
+    if plot:
+        from edgekd.report.plots import plot_analysis
+
+        plot_analysis(result, Path(plot))
+        if not args.json:
+            print(f"wrote {plot}")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
