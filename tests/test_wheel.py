@@ -8,6 +8,7 @@ host and on a board work; training commands say which extra to install.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -142,12 +143,24 @@ def test_deployment_install_inspects_compiles_and_verifies(deployment, tmp_path)
     host = run([edgekd, "verify", model, "--inputs", "5"], work, env).stdout
     assert "bit-exact on 5 inputs" in host
     assert "tflm: not run (tflite-micro is not installed: pip install 'edgekd[oracle]')" in host
-    if shutil.which("cmake"):
-        run(["cmake", "-S", work / "out", "-B", tmp_path / "build"], work, env)
-        run(["cmake", "--build", tmp_path / "build"], work, env)
-        assert (tmp_path / "build" / "libedgekd_small.a").is_file()
     cmake_dir = Path(run([edgekd, "cmake-dir"], work, env).stdout.strip())
     assert (cmake_dir / "edgekdConfig.cmake").is_file() and not cmake_dir.is_relative_to(REPO)
+    if shutil.which("cmake"):
+        run(["cmake", "-S", work / "out", "-B", tmp_path / "host"], work, env)
+        run(["cmake", "--build", tmp_path / "host"], work, env)
+        assert (tmp_path / "host" / "libedgekd_small.a").is_file()
+        if shutil.which("arm-none-eabi-gcc"):
+            run(["cmake", "-S", work / "out", "-B", tmp_path / "arm",
+                 f"-DCMAKE_TOOLCHAIN_FILE={cmake_dir / 'arm-none-eabi.cmake'}"], work, env)
+            run(["cmake", "--build", tmp_path / "arm"], work, env)
+            assert (tmp_path / "arm" / "libedgekd_small.a").is_file()
+    if shutil.which("make") and shutil.which("cc"):
+        (work / "Makefile").write_text(
+            "include out/model.mk\n"
+            "CFLAGS += $(addprefix -I,$(EDGEKD_INCLUDE_DIRS))\n"
+            "objects: $(EDGEKD_SOURCES:.c=.o)\n")
+        run(["make", "-s", "objects"], work, env)
+        assert (work / "out" / "small_weights.o").is_file()
 
 
 def test_deployment_install_verifies_on_a_board(deployment):
@@ -158,6 +171,9 @@ def test_deployment_install_verifies_on_a_board(deployment):
     save_model(small_cnn(seed=6), model)
     result = run([edgekd, "verify", model, "--target", "mps2-an386", "--inputs", "3"], work, env)
     assert "bit-exact on 3 inputs" in result.stdout
+    analysis = json.loads(run([edgekd, "analyze", model, "--target", "mps2-an386", "--json"],
+                              work, env).stdout)
+    assert analysis["instructions"] > 0 and analysis["energy"]["estimate"] is True
 
 
 def test_deployment_install_names_the_train_extra(deployment):
