@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgekd import __version__
 from edgekd.errors import EXIT_INTERNAL, EXIT_USAGE, EdgeKDError, missing_dependency
+from edgekd.resources import check_installation
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -512,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_installation()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("edgekd: interrupted", file=sys.stderr)

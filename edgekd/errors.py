@@ -31,6 +31,12 @@ def first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+class InstallationError(EdgeKDError):
+    """edgekd's own files are missing: a broken installation, not the user's input."""
+
+    exit_code = EXIT_INTERNAL
+
+
 class ModelFormatError(EdgeKDError):
     """A model file is malformed, truncated or not what its extension says."""
 

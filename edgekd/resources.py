@@ -29,6 +29,12 @@ BOARDS_DIR = data_dir("boards")
 CMAKE_DIR = data_dir("cmake")
 
 
-def missing_data() -> list[str]:
-    """The data folders this installation lacks (a broken install or a stripped checkout)."""
-    return [str(data_dir(folder)) for folder in DATA_FOLDERS if not data_dir(folder).is_dir()]
+def check_installation() -> None:
+    """Raises InstallationError when a data folder is missing (a wheel built without
+    setup.py's copy, or a stripped checkout): better than an empty board list later."""
+    from edgekd.errors import InstallationError
+
+    missing = [str(data_dir(folder)) for folder in DATA_FOLDERS if not data_dir(folder).is_dir()]
+    if missing:
+        raise InstallationError(f"edgekd's data files are missing ({', '.join(missing)}): "
+                                "a broken installation; reinstall edgekd")

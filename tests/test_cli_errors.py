@@ -263,3 +263,12 @@ def test_internal_error_is_4_with_a_traceback_only_with_debug(capsys, monkeypatc
 def test_a_module_that_is_not_an_extra_is_an_internal_error():
     error = ModuleNotFoundError("No module named 'edgekd.gone'", name="edgekd.gone")
     assert cli.describe_failure(error, "inspect")[1] == 4
+
+
+def test_a_broken_installation_is_4(capsys, monkeypatch, tmp_path, model):
+    from edgekd import resources
+
+    # A wheel built without setup.py's copy: the package without its data folders.
+    monkeypatch.setattr(resources, "_PACKAGE", tmp_path / "site-packages" / "edgekd")
+    code, _, err = run_cli(capsys, "boards")
+    assert_one_line_error(code, err, 4, "edgekd's data files are missing", "reinstall")

@@ -54,8 +54,9 @@ class BoardVerifyResult(VerifyResult):
                    if self.instructions_per_mac is not None else "")
         return (super().summary() +
                 f"\n{self.target}: {self.instructions['mean']:,.0f} instructions/inference "
-                f"(±{self.instructions['error']}){per_mac}; flash {self.flash_bytes} bytes, "
-                f"RAM {self.ram_bytes} bytes (stack {self.stack_bytes})")
+                f"(±{self.instructions['error']}){per_mac}; flash {self.flash_bytes} bytes "
+                f"without the test inputs, RAM {self.ram_bytes} bytes (measured stack "
+                f"{self.stack_bytes} included)")
 
 
 @dataclass(frozen=True)
