@@ -22,11 +22,12 @@ from packaging.requirements import Requirement
 
 from edgekd import __version__ as edgekd_version
 from edgekd.frontends import save_model
+from edgekd.resources import DATA_FOLDERS
+from tests.codegen.test_standalone import two_model_main
 from tests.codegen.graphs import small_cnn
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-DATA_FOLDERS = ("templates", "runtime_c", "boards", "cmake")
 
 
 def base_distributions(wheel: Path) -> set[str]:
@@ -154,6 +155,16 @@ def test_deployment_install_inspects_compiles_and_verifies(deployment, tmp_path)
                  f"-DCMAKE_TOOLCHAIN_FILE={cmake_dir / 'arm-none-eabi.cmake'}"], work, env)
             run(["cmake", "--build", tmp_path / "arm"], work, env)
             assert (tmp_path / "arm" / "libedgekd_small.a").is_file()
+        app = work / "app"  # find_package(edgekd) from the installed package
+        app.mkdir()
+        (app / "main.c").write_text(two_model_main(["small"]))
+        (app / "CMakeLists.txt").write_text(
+            "cmake_minimum_required(VERSION 3.16)\nproject(app C)\n"
+            "find_package(edgekd REQUIRED)\nadd_executable(app main.c)\n"
+            f"edgekd_add_model(app {work / 'out'})\n")
+        run(["cmake", "-S", app, "-B", tmp_path / "app", f"-Dedgekd_DIR={cmake_dir}"], work, env)
+        run(["cmake", "--build", tmp_path / "app"], work, env)
+        assert run([tmp_path / "app" / "app"], work, env).stdout.count(" ") == 5
     if shutil.which("make") and shutil.which("cc"):
         (work / "Makefile").write_text(
             "include out/model.mk\n"

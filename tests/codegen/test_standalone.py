@@ -189,6 +189,8 @@ def test_cmake_package_version_is_the_python_version():
 
     text = (CMAKE_DIR / "edgekdConfigVersion.cmake").read_text()
     assert re.search(r'set\(PACKAGE_VERSION "([^"]+)"\)', text).group(1) == edgekd.__version__
+    top = (CMAKE_DIR.parent / "CMakeLists.txt").read_text()
+    assert f"project(edgekd VERSION {edgekd.__version__} " in top
 
 
 
