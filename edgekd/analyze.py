@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edgekd.codegen import default_model_name
 from edgekd.codegen.layers import LayerCode
 from edgekd.codegen.render import GeneratedModel, generate_model, model_identifier, write_files
@@ -111,6 +113,8 @@ class Analysis:
     arena_bytes: int
     weights_bytes: int
     energy: EnergyEstimate | None = None
+    errors: list = dataclasses.field(default_factory=list)  # layer_error.LayerError per node
+    error_inputs: str = ""  # what the errors were measured on
 
     @property
     def macs(self) -> int:
@@ -128,13 +132,17 @@ class Analysis:
         return {"model": self.model, "name": self.name, "target": self.target,
                 "layers": layers, "macs": self.macs, "arena_bytes": self.arena_bytes,
                 "weights_bytes": self.weights_bytes, "instructions": self.instructions,
-                "energy": energy}
+                "energy": energy, "errors": [asdict(e) for e in self.errors],
+                "error_inputs": self.error_inputs}
 
 
 def analyze(model: str | os.PathLike | Graph, target: str | None = None,
-            name: str | None = None) -> Analysis:
+            name: str | None = None, error_inputs: int | np.ndarray = 0,
+            seed: int = 0) -> Analysis:
     """The per-layer costs of ``model``'s generated code on ``target`` (a board name or
-    board.toml path) or, without one, in a build without target-specific kernels."""
+    board.toml path) or, without one, in a build without target-specific kernels; with
+    ``error_inputs`` (a count of seeded random inputs, or an input batch) each layer's
+    int8 error against float too (edgekd/layer_error.py)."""
     from edgekd.verify.host import load_graph
 
     graph, _ = load_graph(model)
@@ -166,12 +174,28 @@ def analyze(model: str | os.PathLike | Graph, target: str | None = None,
         target=board.name if board else "host", layers=layers,
         arena_bytes=generated.plan.arena_bytes if dsp else generated.portable_arena_bytes,
         weights_bytes=sum(w.nbytes for w in present))
+    if isinstance(error_inputs, np.ndarray) or error_inputs:
+        analysis = _with_errors(analysis, graph, error_inputs, seed)
     figure = energy_figure(board) if board else None
     if figure is not None and analysis.instructions is not None:
         pj, source = figure
         analysis = dataclasses.replace(analysis, energy=EnergyEstimate(
             pj, source, analysis.instructions * pj / 1e6))
     return analysis
+
+
+def _with_errors(analysis: Analysis, graph: Graph, inputs: int | np.ndarray,
+                 seed: int) -> Analysis:
+    from edgekd.layer_error import layer_errors
+    from edgekd.verify.host import _input_batch
+
+    if len(graph.inputs) != 1:
+        raise EdgeKDError(f"{analysis.model}: the per-layer error needs a one-input model")
+    samples = _input_batch(graph, inputs, seed)
+    described = (f"{len(samples)} inputs given" if isinstance(inputs, np.ndarray)
+                 else f"{len(samples)} seeded random inputs (uniform over the input's range)")
+    return dataclasses.replace(analysis, errors=layer_errors(graph, samples),
+                               error_inputs=described)
 
 
 def _chosen_kernel(layer: LayerCode, holds: set[str]) -> str:
@@ -275,10 +299,7 @@ def format_analysis(analysis: Analysis) -> str:
                     f"{layer.instructions / total_instructions:.1%}"
                     if total_instructions else "-"]
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    left = {1, 2}
-    lines = ["  ".join(c.ljust(w) if i in left else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+    lines = _columns(rows, left={1, 2})
     where = (f"on {analysis.target} (measured under QEMU -icount)" if measured
              else "portable kernels (no --target: nothing measured)")
     lines.insert(0, f"{analysis.name}: {len(analysis.layers)} layers, {where}")
@@ -296,4 +317,21 @@ def format_analysis(analysis: Analysis) -> str:
                      "(docs/boards.md)")
     elif measured:
         lines.append(f"energy: no per-cycle figure for {analysis.target} (docs/boards.md)")
+    if analysis.errors:
+        lines.append(f"int8 against float, each op on the same real inputs (its own error "
+                     f"only; weights as quantized), over {analysis.error_inputs}:")
+        rows = [["node", "op", "output", "SQNR dB", "cosine", "MSE"]]
+        for e in analysis.errors:
+            rows.append([str(e.node), e.op, e.output if len(e.output) <= 40
+                         else e.output[:37] + "...",
+                         "exact" if e.sqnr_db is None else f"{e.sqnr_db:.1f}",
+                         "-" if e.cosine is None else f"{e.cosine:.5f}", f"{e.mse:.3g}"])
+        lines += _columns(rows, left={1, 2})
     return "\n".join(lines)
+
+
+def _columns(rows: list[list[str]], left: set[int]) -> list[str]:
+    """Rows of cells aligned in columns: those in ``left`` to the left, others right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) if i in left else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]

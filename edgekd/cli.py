@@ -206,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
                               "portable kernels, nothing measured")
     analyze.add_argument("--name", help="C name prefix (default: the file stem, sanitized)")
     analyze.add_argument("--json", action="store_true", help="print one JSON object")
+    analyze.add_argument("--error-inputs", type=count(0), default=10, metavar="N",
+                         help="seeded random inputs for each op's int8-vs-float error "
+                              "(SQNR, cosine, MSE; default: 10; 0: skip)")
+    analyze.add_argument("--input", metavar="IN.npy",
+                         help="measure the errors on these int8 inputs instead (a sample or a "
+                              "batch [N, ...]): real data shows more than random inputs")
+    analyze.add_argument("--seed", type=seed, default=0, help="seed of the random inputs")
     analyze.add_argument("--plot", metavar="FILE.png",
                          help="also draw instructions (or MACs) and bytes per layer "
                               "(needs matplotlib: pip install 'edgekd[train]')")
@@ -398,7 +405,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from edgekd.analyze import analyze, format_analysis
 
     plot = writable_output(args.plot, False) if args.plot else None
-    result = analyze(model_argument(args), args.target, name=args.name)
+    from edgekd.arrays import load_array
+
+    error_inputs = load_array(args.input) if args.input else args.error_inputs
+    result = analyze(model_argument(args), args.target, name=args.name,
+                     error_inputs=error_inputs, seed=args.seed)
     print(json.dumps(result.to_json(), indent=2) if args.json else format_analysis(result))
     if plot:
         from edgekd.report.plots import plot_analysis

@@ -1,6 +1,7 @@
 """`edgekd analyze`: per-layer MACs, weight bytes, live arena bytes, kernels, instructions."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -10,7 +11,10 @@ from edgekd.analyze import _conditions_that_hold, analyze, energy_figure
 from edgekd.cli import main
 from edgekd.codegen.render import generate_model
 from edgekd.frontends import load_model, save_model
+from edgekd.ir import Graph, QuantParams
+from edgekd.layer_error import layer_errors
 from edgekd.verify.boards import board_names, load_board
+from edgekd.verify.host import random_inputs
 from edgekd.verify.target import verify_target
 from tests.codegen.graphs import small_cnn
 from tests.frontends.tflite_models import all_ops_graph
@@ -88,3 +92,41 @@ def test_board_analysis_measures_every_layer(tmp_path):
     pj, _ = energy_figure(board)
     assert result.energy.microjoules == pytest.approx(result.instructions * pj / 1e6)
     assert result.weights_bytes == sum(layer.weight_bytes for layer in result.layers)
+
+
+@pytest.mark.parametrize("graph", [small_cnn(seed=7), all_ops_graph(seed=2)],
+                         ids=["small_cnn", "all_ops"])
+def test_each_op_is_close_to_its_float_form(graph):
+    errors = layer_errors(graph, random_inputs(graph, 8, seed=1))
+    assert {e.op for e in errors} >= {n.op for n in graph.nodes} - {"DEQUANTIZE"}
+    for e in errors:
+        if e.op == "RESHAPE":
+            assert e.sqnr_db is None and e.mse == 0  # no arithmetic: exact
+        elif e.sqnr_db is None:  # a max pool on its input's grid selects, never rounds
+            assert e.op == "MAX_POOL_2D" and e.mse == 0
+        else:  # 8 bits of output: about 40-50 dB when the int8 op is right
+            assert e.sqnr_db > 25 and e.cosine > 0.999, e
+
+
+def test_a_coarse_layer_is_the_one_that_shows(tmp_path):
+    graph = small_cnn(seed=7)
+    first = graph.nodes[0].outputs[0]
+    tensor = graph.tensor(first)
+    coarse = dataclasses.replace(tensor, quant=QuantParams.per_tensor(
+        float(tensor.quant.scale[0]) * 16, int(tensor.quant.zero_point[0])))
+    changed = Graph(graph.name, {**graph.tensors, first: coarse}, list(graph.nodes),
+                    list(graph.inputs), list(graph.outputs)).validate()
+    samples = random_inputs(graph, 8, seed=1)
+    before = layer_errors(graph, samples)[0].sqnr_db
+    after = layer_errors(changed, samples)[0].sqnr_db
+    assert before - after > 18  # 16 x coarser steps: 24 dB less, minus clamping effects
+
+
+def test_cli_prints_the_error_table(tmp_path, capsys):
+    model = tmp_path / "m.tflite"
+    save_model(small_cnn(seed=8), model)
+    assert main(["analyze", str(model), "--error-inputs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "int8 against float" in out and "over 3 seeded random inputs" in out
+    assert main(["analyze", str(model), "--error-inputs", "0"]) == 0
+    assert "int8 against float" not in capsys.readouterr().out
