@@ -26,6 +26,10 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         raise EdgeKDError(f"{path}: not a .npy array file ({first_line(error)})") from None
     if not isinstance(array, np.ndarray):
         raise EdgeKDError(f"{path}: holds several arrays; pass one .npy per model input")
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        # QUANTIZE has no defined result for them (TFLM and C disagree on NaN).
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise EdgeKDError(f"{path}: {bad} value(s) are NaN or infinite; inputs must be finite")
     return array
 
 

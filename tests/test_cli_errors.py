@@ -272,3 +272,18 @@ def test_a_broken_installation_is_4(capsys, monkeypatch, tmp_path, model):
     monkeypatch.setattr(resources, "_PACKAGE", tmp_path / "site-packages" / "edgekd")
     code, _, err = run_cli(capsys, "boards")
     assert_one_line_error(code, err, 4, "edgekd's data files are missing", "reinstall")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_non_finite_float_inputs_are_2(capsys, tmp_path, value, command):
+    from tests.frontends.tflite_models import all_ops_graph
+
+    model = tmp_path / "float_io.tflite"
+    save_model(all_ops_graph(), model)  # float input, QUANTIZE inside
+    x = np.zeros((1, 9, 6, 3), np.float32)
+    x[0, 4, 2, 1] = value
+    np.save(tmp_path / "x.npy", x)
+    flag = "-i" if command == "run" else "--input"
+    code, _, err = run_cli(capsys, command, model, flag, tmp_path / "x.npy")
+    assert_one_line_error(code, err, 2, "x.npy: 1 value(s) are NaN or infinite")
