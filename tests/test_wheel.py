@@ -144,6 +144,10 @@ def test_deployment_install_inspects_compiles_and_verifies(deployment, tmp_path)
     host = run([edgekd, "verify", model, "--inputs", "5"], work, env).stdout
     assert "bit-exact on 5 inputs" in host
     assert "tflm: not run (tflite-micro is not installed: pip install 'edgekd[oracle]')" in host
+    # QDQ ONNX, written and read back without torch or onnxruntime
+    run([edgekd, "export", model, "-o", "small_qdq.onnx"], work, env)
+    assert "bit-exact on 3 inputs" in run([edgekd, "verify", "small_qdq.onnx", "--inputs", "3"],
+                                          work, env).stdout
     cmake_dir = Path(run([edgekd, "cmake-dir"], work, env).stdout.strip())
     assert (cmake_dir / "edgekdConfig.cmake").is_file() and not cmake_dir.is_relative_to(REPO)
     if shutil.which("cmake"):
