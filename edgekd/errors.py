@@ -15,7 +15,7 @@ EXIT_INTERNAL = 4  # a bug in edgekd: any exception that is not an EdgeKDError
 
 # Optional Python packages and the extra of pyproject.toml that installs each.
 EXTRAS = {"torch": "train", "sklearn": "train", "onnxruntime": "train",
-          "matplotlib": "train", "tflite_micro": "oracle", "ai_edge_litert": "test"}
+          "matplotlib": "train", "tflite_micro": "oracle"}
 
 
 class EdgeKDError(Exception):

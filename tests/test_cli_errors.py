@@ -287,3 +287,17 @@ def test_non_finite_float_inputs_are_2(capsys, tmp_path, value, command):
     flag = "-i" if command == "run" else "--input"
     code, _, err = run_cli(capsys, command, model, flag, tmp_path / "x.npy")
     assert_one_line_error(code, err, 2, "x.npy: 1 value(s) are NaN or infinite")
+
+
+def test_every_extra_named_in_a_hint_installs_that_package():
+    import tomllib
+
+    from edgekd.errors import EXTRAS
+
+    extras = tomllib.loads((Path(edgekd.__file__).parents[1] / "pyproject.toml").read_text())[
+        "project"]["optional-dependencies"]
+    distributions = {"sklearn": "scikit-learn", "tflite_micro": "tflite-micro"}
+    for module, extra in EXTRAS.items():
+        wanted = distributions.get(module, module)
+        assert any(r.split("=")[0].split(">")[0].strip() == wanted for r in extras[extra]), \
+            (module, extra)
