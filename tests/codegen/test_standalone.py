@@ -126,6 +126,7 @@ def test_two_models_in_one_host_program_with_cmake(tmp_path, bundles):
     assert result.stdout == expected_lines(graphs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("toolchain, compiler, options", [
     ("arm-none-eabi.cmake", "arm-none-eabi-gcc", ["-DEDGEKD_ARM_CPU=cortex-m4"]),
     ("arm-none-eabi.cmake", "arm-none-eabi-gcc", ["-DEDGEKD_ARM_CPU=cortex-m55"]),
