@@ -34,7 +34,6 @@ def count(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
         return value
-    parse.__name__ = "integer"
     return parse
 
 
@@ -60,7 +59,6 @@ def real(minimum: float = float("-inf"), maximum: float = float("inf"), positive
         if not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(f"{text} is outside [{minimum:g}, {maximum:g}]")
         return value
-    parse.__name__ = "number"
     return parse
 
 
@@ -88,13 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="soft: KL at temperature T; hard: CE on the teacher's top-1; "
                               "ced: alpha*soft + (1-alpha)*CE on labels; hint: ced plus feature "
                               "hints; ce: labels only, no teacher (default: ced)")
-    distill.add_argument("--temperature", type=real(positive=True), default=4.0, help="softening T (default: 4)")
-    distill.add_argument("--alpha", type=real(0.0, 1.0), default=0.9, help="weight of the soft loss (default: 0.9)")
+    distill.add_argument("--temperature", type=real(positive=True), default=4.0,
+                         help="softening T (default: 4)")
+    distill.add_argument("--alpha", type=real(0.0, 1.0), default=0.9,
+                         help="weight of the soft loss (default: 0.9)")
     distill.add_argument("--hint", action="append", default=[], metavar="TEACHER_LAYER:STUDENT_LAYER",
                          help="feature hint between qualified module names (repeatable)")
-    distill.add_argument("--hint-weight", type=real(0.0), default=1.0, help="weight of the hint MSE")
+    distill.add_argument("--hint-weight", type=real(0.0), default=1.0,
+                         help="weight of the hint MSE")
     distill.add_argument("--epochs", type=count(1), default=30)
-    distill.add_argument("--batch-size", type=count(1), default=64, help="per process (default: 64)")
+    distill.add_argument("--batch-size", type=count(1), default=64,
+                         help="per process (default: 64)")
     distill.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
     distill.add_argument("--lr", type=real(positive=True), default=3e-3,
                          help="peak learning rate, decayed along a cosine (default: 3e-3; "

@@ -1,7 +1,8 @@
 """Every failure a user can cause is an EdgeKDError.
 
 The CLI prints ``str(error)`` as one line and exits with the error's ``exit_code`` (the
-table below, documented in docs/cli.md); a traceback appears only with ``--debug``. Messages name the file, the node and what is wrong, e.g.
+table below, documented in docs/cli.md); a traceback appears only with ``--debug``.
+Messages name the file, the node and what is wrong, e.g.
 ``model.tflite: operator 7 (MEAN): unsupported op; supported: CONV_2D, ...``.
 """
 from __future__ import annotations

@@ -121,7 +121,8 @@ endif()
 add_library(edgekd_{name}_runtime STATIC
 {lines(f'    "${{CMAKE_CURRENT_LIST_DIR}}/{s}"' for s in runtime_sources)}
 )
-target_include_directories(edgekd_{name}_runtime PUBLIC "${{CMAKE_CURRENT_LIST_DIR}}/{RUNTIME_FOLDER}/include")
+target_include_directories(edgekd_{name}_runtime PUBLIC
+                           "${{CMAKE_CURRENT_LIST_DIR}}/{RUNTIME_FOLDER}/include")
 
 add_library(edgekd_{name} STATIC
 {lines(f'    "${{CMAKE_CURRENT_LIST_DIR}}/{s}"' for s in model_sources)}
