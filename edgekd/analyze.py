@@ -318,16 +318,21 @@ def format_analysis(analysis: Analysis) -> str:
     elif measured:
         lines.append(f"energy: no per-cycle figure for {analysis.target} (docs/boards.md)")
     if analysis.errors:
-        lines.append(f"int8 against float, each op on the same real inputs (its own error "
-                     f"only; weights as quantized), over {analysis.error_inputs}:")
-        rows = [["node", "op", "output", "SQNR dB", "cosine", "MSE"]]
+        lines.append(f"int8 against float over {analysis.error_inputs} (weights as quantized): "
+                     "SQNR, cosine, MSE of each op on the same real inputs (its own error); "
+                     "so far: against a float run of the graph up to it")
+        rows = [["node", "op", "output", "SQNR dB", "cosine", "MSE", "so far dB"]]
         for e in analysis.errors:
             rows.append([str(e.node), e.op, e.output if len(e.output) <= 40
-                         else e.output[:37] + "...",
-                         "exact" if e.sqnr_db is None else f"{e.sqnr_db:.1f}",
-                         "-" if e.cosine is None else f"{e.cosine:.5f}", f"{e.mse:.3g}"])
+                         else e.output[:37] + "...", _db(e.sqnr_db),
+                         "-" if e.cosine is None else f"{e.cosine:.5f}", f"{e.mse:.3g}",
+                         _db(e.accumulated_sqnr_db)])
         lines += _columns(rows, left={1, 2})
     return "\n".join(lines)
+
+
+def _db(value: float | None) -> str:
+    return "exact" if value is None else f"{value:.1f}"
 
 
 def _columns(rows: list[list[str]], left: set[int]) -> list[str]:

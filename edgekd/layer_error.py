@@ -5,9 +5,11 @@ them) and computed twice: in int8 by the reference, and in float64 with the dequ
 weights and bias, the same padding, strides and the real clamp of its fused activation.
 The difference is that layer's own quantization error (requantizing the accumulator to
 the output's scale, rounding, saturation), not the error it inherits from earlier layers:
-the layer with the lowest SQNR is where the accuracy goes. The weights are the int8
-model's, so the rounding of the weights themselves is not part of the figure (that needs
-the float source model).
+the layer with the lowest SQNR is where the accuracy goes. A second figure follows a float
+shadow of the whole graph from the input on (each op on the shadow's own float values), so
+its SQNR is the error accumulated up to that op. The weights are the int8 model's, so the
+rounding of the weights themselves is not part of either figure (that needs the float
+source model).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ class LayerError:
     mse: float  # of the real values
     sqnr_db: float | None  # 10 log10(signal power / error power); None: no error at all
     cosine: float | None  # None: a zero vector on either side
+    accumulated_sqnr_db: float | None  # against the float shadow of the graph up to here
 
 
 def layer_errors(graph: Graph, samples: np.ndarray) -> list[LayerError]:
@@ -37,31 +40,47 @@ def layer_errors(graph: Graph, samples: np.ndarray) -> list[LayerError]:
     plan = [(node, spec, spec.prepare(graph, node) if spec.prepare else None)
             for node, spec in ((node, op_spec(node.op)) for node in graph.nodes)]
     floats: dict[int, list[np.ndarray]] = {}
+    shadows: dict[int, list[np.ndarray]] = {}
     ints: dict[int, list[np.ndarray]] = {}
     for sample in samples:
         values = run_all(graph, [sample])
+        shadow = {name: _real(graph, name, values) for name in graph.inputs}
         for index, (node, _spec, params) in enumerate(plan):
             out = graph.tensor(node.outputs[0])
             compute = _FLOAT_OPS.get(node.op)
-            if out.quant is None or compute is None:
+            if compute is None:  # no float form: the shadow picks up the int8 values
+                shadow[out.name] = _real(graph, out.name, values)
                 continue
-            inputs = [None if not name else _real(graph, name, values)
-                      for name in node.inputs]
-            floats.setdefault(index, []).append(
-                compute(graph, node, params, inputs, out.shape).reshape(-1))
+            own = compute(graph, node, params, [None if not name else _real(graph, name, values)
+                                                for name in node.inputs], out.shape)
+            shadow[out.name] = compute(graph, node, params, [
+                None if not name else shadow[name] if name in shadow
+                else _real(graph, name, values) for name in node.inputs], out.shape)
+            if out.quant is None:
+                continue
+            floats.setdefault(index, []).append(own.reshape(-1))
+            shadows.setdefault(index, []).append(shadow[out.name].reshape(-1))
             ints.setdefault(index, []).append(dequantize(values[out.name], out.quant).reshape(-1))
     return [_measure(index, graph.nodes[index], np.concatenate(floats[index]),
-                     np.concatenate(ints[index])) for index in sorted(floats)]
+                     np.concatenate(shadows[index]), np.concatenate(ints[index]))
+            for index in sorted(floats)]
 
 
-def _measure(index: int, node: Node, reference: np.ndarray, got: np.ndarray) -> LayerError:
-    error = got - reference
-    noise, signal = float(np.mean(error ** 2)), float(np.mean(reference ** 2))
+def _measure(index: int, node: Node, reference: np.ndarray, shadow: np.ndarray,
+             got: np.ndarray) -> LayerError:
+    noise = float(np.mean((got - reference) ** 2))
     norms = float(np.linalg.norm(reference) * np.linalg.norm(got))
     return LayerError(
         node=index, op=node.op, output=node.outputs[0], mse=noise,
-        sqnr_db=None if noise == 0 else float(10 * np.log10(max(signal, 1e-300) / noise)),
-        cosine=None if norms == 0 else float(np.dot(reference, got) / norms))
+        sqnr_db=_sqnr(reference, got),
+        cosine=None if norms == 0 else float(np.dot(reference, got) / norms),
+        accumulated_sqnr_db=_sqnr(shadow, got))
+
+
+def _sqnr(reference: np.ndarray, got: np.ndarray) -> float | None:
+    """10 log10(signal power / error power) in dB; None when there is no error at all."""
+    noise, signal = float(np.mean((got - reference) ** 2)), float(np.mean(reference ** 2))
+    return None if noise == 0 else float(10 * np.log10(max(signal, 1e-300) / noise))
 
 
 def dequantize(values: np.ndarray, quant: QuantParams) -> np.ndarray:
@@ -136,5 +155,5 @@ def _same(graph, node, p, inputs, out_shape):
 _FLOAT_OPS = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "ADD": _add, "SOFTMAX": _softmax,
-    "RESHAPE": _same, "QUANTIZE": _same,
+    "RESHAPE": _same, "QUANTIZE": _same, "DEQUANTIZE": _same,
 }

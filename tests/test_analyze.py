@@ -106,6 +106,9 @@ def test_each_op_is_close_to_its_float_form(graph):
             assert e.op == "MAX_POOL_2D" and e.mse == 0
         else:  # 8 bits of output: about 40-50 dB when the int8 op is right
             assert e.sqnr_db > 25 and e.cosine > 0.999, e
+    # the first op reads the graph input, as the shadow does: the same error both ways
+    assert errors[0].accumulated_sqnr_db == errors[0].sqnr_db
+    assert all(e.accumulated_sqnr_db is None or e.accumulated_sqnr_db > 20 for e in errors)
 
 
 def test_a_coarse_layer_is_the_one_that_shows(tmp_path):
