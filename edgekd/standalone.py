@@ -132,6 +132,12 @@ target_link_libraries(edgekd_{name} PUBLIC edgekd_{name}_runtime)
 set_target_properties(edgekd_{name} edgekd_{name}_runtime PROPERTIES
                       C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
 add_library(edgekd::{name} ALIAS edgekd_{name})
+# Inside a Zephyr (or nRF Connect SDK) application the target's -mcpu, float ABI and the
+# like live on zephyr_interface, not in CMAKE_C_FLAGS: take them from there.
+if(TARGET zephyr_interface)
+  target_link_libraries(edgekd_{name}_runtime PRIVATE zephyr_interface)
+  target_link_libraries(edgekd_{name} PRIVATE zephyr_interface)
+endif()
 """
 
 

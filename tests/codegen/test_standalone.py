@@ -220,3 +220,23 @@ def test_the_sensor_data_example_of_the_docs_builds_and_classifies(tmp_path):
     printed = subprocess.run([str(tmp_path / "app")], capture_output=True, text=True).stdout
     scores = run(graph, q.reshape(spec.shape))[0].reshape(-1)
     assert printed == f"{int(np.argmax(scores))}\n"
+
+
+def test_inside_zephyr_the_libraries_take_zephyrs_flags(tmp_path, bundles):
+    """Zephyr keeps -mcpu and the float ABI on zephyr_interface: both libraries link it."""
+    root, _ = bundles
+    project = tmp_path / "zephyr_app"
+    project.mkdir()
+    (project / "main.c").write_text(two_model_main(MODELS[:1]))
+    (project / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.16)\nproject(app C)\n"
+        "add_library(zephyr_interface INTERFACE)  # stands for Zephyr's\n"
+        "target_compile_definitions(zephyr_interface INTERFACE EDGEKD_SAW_ZEPHYR_FLAGS=1)\n"
+        f'add_subdirectory("{root / MODELS[0]}" model)\n'
+        "add_executable(app main.c)\n"
+        f"target_link_libraries(app PRIVATE edgekd::{MODELS[0]})\n")
+    log = cmake_build(project, tmp_path / "build", "-DCMAKE_VERBOSE_MAKEFILE=ON")
+    compiles = [line for line in log.splitlines() if " -c " in line and "/runtime/src/" in line]
+    assert compiles and all("EDGEKD_SAW_ZEPHYR_FLAGS=1" in line for line in compiles)
+    model = [line for line in log.splitlines() if " -c " in line and f"{MODELS[0]}.c" in line]
+    assert model and all("EDGEKD_SAW_ZEPHYR_FLAGS=1" in line for line in model)
