@@ -137,12 +137,12 @@ class Analysis:
 
 
 def analyze(model: str | os.PathLike | Graph, target: str | None = None,
-            name: str | None = None, error_inputs: int | np.ndarray = 0,
+            name: str | None = None, error_inputs: int | np.ndarray | str = 0,
             seed: int = 0) -> Analysis:
     """The per-layer costs of ``model``'s generated code on ``target`` (a board name or
     board.toml path) or, without one, in a build without target-specific kernels; with
-    ``error_inputs`` (a count of seeded random inputs, or an input batch) each layer's
-    int8 error against float too (edgekd/layer_error.py)."""
+    ``error_inputs`` (a count of seeded random inputs, an input batch, or a dataset as
+    ``--calib`` takes it) each layer's int8 error against float too (layer_error.py)."""
     from edgekd.verify.host import load_graph
 
     graph, _ = load_graph(model)
@@ -174,7 +174,7 @@ def analyze(model: str | os.PathLike | Graph, target: str | None = None,
         target=board.name if board else "host", layers=layers,
         arena_bytes=generated.plan.arena_bytes if dsp else generated.portable_arena_bytes,
         weights_bytes=sum(w.nbytes for w in present))
-    if isinstance(error_inputs, np.ndarray) or error_inputs:
+    if isinstance(error_inputs, (np.ndarray, str)) or error_inputs:
         analysis = _with_errors(analysis, graph, error_inputs, seed)
     figure = energy_figure(board) if board else None
     if figure is not None and analysis.instructions is not None:
@@ -184,16 +184,21 @@ def analyze(model: str | os.PathLike | Graph, target: str | None = None,
     return analysis
 
 
-def _with_errors(analysis: Analysis, graph: Graph, inputs: int | np.ndarray,
+def _with_errors(analysis: Analysis, graph: Graph, inputs: int | np.ndarray | str,
                  seed: int) -> Analysis:
-    from edgekd.layer_error import layer_errors
+    from edgekd.layer_error import dataset_inputs, layer_errors
     from edgekd.verify.host import _input_batch
 
     if len(graph.inputs) != 1:
         raise EdgeKDError(f"{analysis.model}: the per-layer error needs a one-input model")
-    samples = _input_batch(graph, inputs, seed)
-    described = (f"{len(samples)} inputs given" if isinstance(inputs, np.ndarray)
-                 else f"{len(samples)} seeded random inputs (uniform over the input's range)")
+    if isinstance(inputs, str):
+        samples = dataset_inputs(graph, inputs)
+        described = f"{len(samples)} samples of {inputs}"
+    else:
+        samples = _input_batch(graph, inputs, seed)
+        described = (f"{len(samples)} inputs given" if isinstance(inputs, np.ndarray)
+                     else f"{len(samples)} seeded random inputs (uniform over the input's "
+                          "range)")
     return dataclasses.replace(analysis, errors=layer_errors(graph, samples),
                                error_inputs=described)
 

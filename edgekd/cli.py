@@ -213,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "(SQNR, cosine, MSE; default: 10; 0: skip)")
     analyze.add_argument("--input", metavar="IN.npy",
                          help="measure the errors on these int8 inputs instead (a sample or a "
-                              "batch [N, ...]): real data shows more than random inputs")
+                              "batch [N, ...]): real data shows more than random inputs; "
+                              "--calib DATA does the same with a dataset, for any model")
     analyze.add_argument("--seed", type=seed, default=0, help="seed of the random inputs")
     analyze.add_argument("--plot", metavar="FILE.png",
                          help="also draw instructions (or MACs) and bytes per layer "
@@ -409,9 +410,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     plot = writable_output(args.plot, False) if args.plot else None
     from edgekd.arrays import load_array
 
-    error_inputs = load_array(args.input) if args.input else args.error_inputs
-    result = analyze(model_argument(args), args.target, name=args.name,
-                     error_inputs=error_inputs, seed=args.seed)
+    error_inputs = (load_array(args.input) if args.input else args.calib if args.calib
+                    else args.error_inputs)
+    # --calib quantizes a float .onnx; for any model it is also the data the errors use.
+    model = (model_argument(args) if Path(args.model).suffix.lower() == ".onnx"
+             else args.model)
+    result = analyze(model, args.target, name=args.name, error_inputs=error_inputs,
+                     seed=args.seed)
     print(json.dumps(result.to_json(), indent=2) if args.json else format_analysis(result))
     if plot:
         from edgekd.report.plots import plot_analysis

@@ -66,6 +66,31 @@ def layer_errors(graph: Graph, samples: np.ndarray) -> list[LayerError]:
             for index in sorted(floats)]
 
 
+def dataset_inputs(graph: Graph, spec: str, limit: int = 100) -> np.ndarray:
+    """Up to ``limit`` samples of a dataset (``digits``, a .npz, ``pkg.module:function``;
+    its test split, else its training split) as the graph's input: channels moved last
+    when the data is laid out N x C x H x W, quantized as the model's QUANTIZE would."""
+    from edgekd.data import load_dataset
+    from edgekd.errors import EdgeKDError
+    from edgekd.reference.params import QuantizeParams
+    from edgekd.reference.quantize import quantize
+
+    data = load_dataset(spec)
+    x = (data.test if len(data.test) else data.train).x[:limit]
+    tensor = graph.tensor(graph.inputs[0])
+    shape = tuple(tensor.shape[1:])
+    if x.ndim == 4 and x.shape[1:] != shape and (x.shape[2], x.shape[3], x.shape[1]) == shape:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    if x.shape[1:] != shape:
+        raise EdgeKDError(f"{spec}: samples of shape {list(x.shape[1:])} do not fit the "
+                          f"model's input {list(tensor.shape)}")
+    x = x.reshape(len(x), *tensor.shape)
+    if tensor.dtype != "int8" or tensor.quant is None:
+        return x.astype(tensor.dtype)
+    q = tensor.quant
+    return quantize(QuantizeParams(float(q.scale[0]), int(q.zero_point[0])), x)
+
+
 def _measure(index: int, node: Node, reference: np.ndarray, shadow: np.ndarray,
              got: np.ndarray) -> LayerError:
     noise = float(np.mean((got - reference) ** 2))

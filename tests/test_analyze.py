@@ -133,3 +133,22 @@ def test_cli_prints_the_error_table(tmp_path, capsys):
     assert "int8 against float" in out and "over 3 seeded random inputs" in out
     assert main(["analyze", str(model), "--error-inputs", "0"]) == 0
     assert "int8 against float" not in capsys.readouterr().out
+
+
+def test_errors_on_a_dataset_laid_out_channels_first(tmp_path):
+    import numpy as np
+
+    from edgekd.data import load_dataset
+    from edgekd.errors import EdgeKDError
+
+    graph = small_cnn(seed=7)  # input [1, 8, 6, 3]
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "nchw.npz", x=rng.random((40, 3, 8, 6)).astype(np.float32),
+             y=np.arange(40) % 5)
+    result = analyze(graph, name="m", error_inputs=str(tmp_path / "nchw.npz"))
+    test_split = len(load_dataset(str(tmp_path / "nchw.npz")).test)
+    assert result.error_inputs == f"{test_split} samples of {tmp_path / 'nchw.npz'}"
+    assert result.errors and result.errors[0].sqnr_db > 25
+    np.savez(tmp_path / "odd.npz", x=rng.random((40, 4, 8, 6)).astype(np.float32))
+    with pytest.raises(EdgeKDError, match="do not fit the model's input"):
+        analyze(graph, name="m", error_inputs=str(tmp_path / "odd.npz"))
