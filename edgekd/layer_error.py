@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekd.ir import Graph, Node, QuantParams
-from edgekd.reference.interpreter import run_all
+from edgekd.interpreter import run_all
 from edgekd.registry import op_spec
 from edgekd.reference.windows import window_patches
 

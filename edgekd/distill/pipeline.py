@@ -42,10 +42,11 @@ from torch import nn
 from edgekd.data import Dataset, Split, load_dataset
 from edgekd.distill.distributed import join_process_group
 from edgekd.distill.losses import NEEDS_TEACHER, LossSpec
-from edgekd.distill.teachers import Teacher, check_inputs_fit, load_module, load_teacher
+from edgekd.distill.teachers import Teacher, load_teacher
 from edgekd.distill.trainer import TrainConfig, evaluate, seed_everything, train_student
 from edgekd.errors import EdgeKDError
 from edgekd.ir import Graph
+from edgekd.zoo import check_inputs_fit, load_module
 
 DIGITS_MAX_SHIFT = 1  # pixels: an 8x8 digit moved by more loses strokes at the border
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgekd.frontends import save_model
-from edgekd.reference import run
+from edgekd.interpreter import run
 from edgekd.resources import CMAKE_DIR, RUNTIME_DIR
 from edgekd.standalone import needed_runtime_files
 
