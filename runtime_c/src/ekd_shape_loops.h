@@ -1,0 +1,48 @@
+/*
+ * The loops of the reductions and the broadcasting binary ops over their geometry
+ * structs (internal). Offline merging of adjacent dims leaves at most four of each kind,
+ * outermost first; dims of 1 cost one pass.
+ */
+#ifndef EDGEKD_EKD_SHAPE_LOOPS_H
+#define EDGEKD_EKD_SHAPE_LOOPS_H
+
+#include "edgekd/ekd.h"
+
+/* Every dim >= 1 and every stride >= 0. */
+static inline int ekd_dims4_valid(const int32_t *dims, const int32_t *stride_a,
+                                  const int32_t *stride_b)
+{
+    int32_t d;
+    for (d = 0; d < 4; ++d) {
+        if (dims[d] < 1 || stride_a[d] < 0 || stride_b[d] < 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Runs BODY for every index (i0, i1, i2, i3) of DIMS with OFFSET_A and OFFSET_B the
+ * element offsets along STRIDE_A and STRIDE_B (size_t). */
+#define EKD_FOR_EACH_4D(DIMS, STRIDE_A, OFFSET_A, STRIDE_B, OFFSET_B, BODY)                \
+    do {                                                                                   \
+        int32_t ekd_i0, ekd_i1, ekd_i2, ekd_i3;                                            \
+        for (ekd_i0 = 0; ekd_i0 < (DIMS)[0]; ++ekd_i0) {                                   \
+            for (ekd_i1 = 0; ekd_i1 < (DIMS)[1]; ++ekd_i1) {                               \
+                for (ekd_i2 = 0; ekd_i2 < (DIMS)[2]; ++ekd_i2) {                           \
+                    const size_t ekd_a2 = (size_t)ekd_i0 * (STRIDE_A)[0] +                 \
+                                          (size_t)ekd_i1 * (STRIDE_A)[1] +                 \
+                                          (size_t)ekd_i2 * (STRIDE_A)[2];                  \
+                    const size_t ekd_b2 = (size_t)ekd_i0 * (STRIDE_B)[0] +                 \
+                                          (size_t)ekd_i1 * (STRIDE_B)[1] +                 \
+                                          (size_t)ekd_i2 * (STRIDE_B)[2];                  \
+                    for (ekd_i3 = 0; ekd_i3 < (DIMS)[3]; ++ekd_i3) {                       \
+                        const size_t OFFSET_A = ekd_a2 + (size_t)ekd_i3 * (STRIDE_A)[3];   \
+                        const size_t OFFSET_B = ekd_b2 + (size_t)ekd_i3 * (STRIDE_B)[3];   \
+                        BODY                                                               \
+                    }                                                                      \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+
+#endif /* EDGEKD_EKD_SHAPE_LOOPS_H */

@@ -1,0 +1,48 @@
+"""The generated C of the arithmetic and activation ops (MEAN, SUM, REDUCE_MAX, ARG_MAX,
+ARG_MIN, MUL, SUB, MINIMUM, MAXIMUM, the table activations, REQUANTIZE) against the
+numpy reference, byte for byte, on the host. The reference itself is held to TFLM by
+tests/reference/test_math_ops.py."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekd.verify.host import verify_host
+
+from .graphs import GraphBuilder
+
+pytestmark = pytest.mark.slow  # each builds a host library
+
+
+def _verified(graph):
+    result = verify_host(graph, inputs=20, seed=1)
+    assert result.bit_exact, result.first_mismatch
+
+
+def test_squeeze_excite_and_activations():
+    g = GraphBuilder("squeeze_excite", (1, 6, 5, 8))
+    x = g.conv(g.input, 8)
+    pooled = g.reduce(x, "MEAN", (1, 2), keep_dims=True)
+    gate = g.unary(g.unary(pooled, "HARD_SWISH"), "LOGISTIC")
+    scaled = g.binary(x, gate, "MUL", activation="NONE")
+    y = g.unary(g.unary(g.unary(scaled, "TANH"), "LEAKY_RELU", alpha=0.1), "RELU")
+    y = g.unary(g.unary(y, "REQUANTIZE"), "RELU6")
+    _verified(g.build(g.reduce(y, "MEAN", (1, 2), keep_dims=False)))
+
+
+def test_broadcast_binary_ops_with_a_constant_operand():
+    g = GraphBuilder("binary", (2, 3, 4, 5))
+    x = g.input
+    row = g.reduce(x, "SUM", (0, 2), keep_dims=True)  # [1, 3, 1, 5]
+    d = g.binary(x, row, "SUB", activation="RELU")
+    c = g.constant("scale", (4, 1), g.tensors[d].quant)
+    m = g.binary(g.binary(d, c, "MAXIMUM"), c, "MINIMUM")
+    _verified(g.build(g.binary(m, g.constant("k", (5,)), "MUL", activation="RELU6")))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, 3])
+def test_reductions_over_every_axis(axis):
+    g = GraphBuilder("reduce", (2, 3, 4, 5))
+    top = g.reduce(g.input, "REDUCE_MAX", (axis,), keep_dims=False)
+    g.arg(top, "ARG_MIN", axis=min(axis, 2))
+    _verified(g.build(g.arg(g.input, "ARG_MAX", axis=axis)))
