@@ -34,6 +34,7 @@ Node attributes (``Node.attrs``), by op:
 - ARG_MAX, ARG_MIN:   axis (int, non-negative); the output is int32
 - MUL, SUB:           activation (broadcasting as TFLite's, up to 4-D)
 - MINIMUM, MAXIMUM:   (none; inputs and output share one quantization)
+- PRELU:              (none; input 2 is alpha, broadcast against the input)
 - LOGISTIC, TANH, HARD_SWISH, RELU, RELU6: (none)
 - LEAKY_RELU:         alpha (float)
 
@@ -76,6 +77,7 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "SUB": ("activation",),
     "MINIMUM": (),
     "MAXIMUM": (),
+    "PRELU": (),
     "LOGISTIC": (),
     "TANH": (),
     "HARD_SWISH": (),

@@ -20,7 +20,7 @@ from edgekd.reference.add import add
 from edgekd.reference.conv import conv2d
 from edgekd.reference.depthwise_conv import depthwise_conv2d
 from edgekd.reference.dynamic_fully_connected import dynamic_fully_connected
-from edgekd.reference.elementwise import maximum, minimum, mul, sub
+from edgekd.reference.elementwise import maximum, minimum, mul, prelu, sub
 from edgekd.reference.fully_connected import fully_connected
 from edgekd.reference.pooling import average_pool, max_pool
 from edgekd.reference.quantize import dequantize, quantize
@@ -85,6 +85,7 @@ OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
     OpSpec("SUB", params.prepare_sub, sub, "ekd_sub_s8", 2, False),
     OpSpec("MINIMUM", None, minimum, "ekd_minimum_s8", 2, False),
     OpSpec("MAXIMUM", None, maximum, "ekd_maximum_s8", 2, False),
+    OpSpec("PRELU", params.prepare_prelu, prelu, "ekd_prelu_s8", 2, False),
     # Every int8 -> int8 activation runs as a 256-entry table in C (reference/activations.py).
     OpSpec("REQUANTIZE", params.prepare_requantize, activations.rescale, "ekd_lut_s8", 1,
            False),

@@ -53,7 +53,7 @@ def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] |
 
 
 MAX_BROADCAST_RANK = 4  # TFLite's int8 MUL and SUB broadcast up to 4-D
-ELEMENTWISE_BINARY_OPS = ("MUL", "SUB", "MINIMUM", "MAXIMUM")
+ELEMENTWISE_BINARY_OPS = ("MUL", "SUB", "MINIMUM", "MAXIMUM", "PRELU")
 UNARY_OPS = ("REQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU")
 REDUCE_OPS = ("MEAN", "SUM", "REDUCE_MAX")
 

@@ -47,7 +47,8 @@ LAYER_TEMPLATES = {
 }
 # The C struct of each reduction's and binary op's parameters (None: it takes none).
 _PARAM_STRUCTS = {"MEAN": "ekd_reduce_params", "SUM": "ekd_reduce_params",
-                  "MUL": "ekd_mul_params", "SUB": "ekd_add_params"}
+                  "MUL": "ekd_mul_params", "SUB": "ekd_add_params",
+                  "PRELU": "ekd_prelu_params"}
 
 # The dtypes each op's kernel takes: (inputs, outputs); constants are checked by the IR.
 _DTYPES = {

@@ -64,6 +64,7 @@ SUPPORTED_OPS: dict[int, str] = {
     _BUILTIN.RELU: "RELU",
     _BUILTIN.RELU6: "RELU6",
     _BUILTIN.LEAKY_RELU: "LEAKY_RELU",
+    _BUILTIN.PRELU: "PRELU",
 }
 _BUILTIN_OF_OP = {op: code for code, op in SUPPORTED_OPS.items()}
 # TFLite's QUANTIZE from int8 to int8 is the IR's REQUANTIZE.
@@ -96,7 +97,7 @@ _INPUT_COUNTS = {
     "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "ADD": (2, 2), "RESHAPE": (1, 2),
     "SOFTMAX": (1, 1), "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1),
     "DYNAMIC_FULLY_CONNECTED": (2, 3),
-    **{op: (2, 2) for op in (*_AXIS_OPS, "MUL", "SUB", "MINIMUM", "MAXIMUM")},
+    **{op: (2, 2) for op in (*_AXIS_OPS, "MUL", "SUB", "MINIMUM", "MAXIMUM", "PRELU")},
     **{op: (1, 1) for op in ("LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU")},
 }
 # Op versions as TFLite's converter assigns them for int8 kernels (TFLM does not check).
@@ -106,7 +107,7 @@ _OP_VERSIONS = {
     "DYNAMIC_FULLY_CONNECTED": 9,  # hybrid with asymmetric_quantize_inputs
     "REQUANTIZE": 2, "MEAN": 2, "SUM": 2, "REDUCE_MAX": 2, "ARG_MAX": 2, "ARG_MIN": 2,
     "MUL": 2, "SUB": 2, "MINIMUM": 2, "MAXIMUM": 2, "LOGISTIC": 2, "TANH": 2,
-    "HARD_SWISH": 1, "RELU": 2, "RELU6": 2, "LEAKY_RELU": 2,
+    "HARD_SWISH": 1, "RELU": 2, "RELU6": 2, "LEAKY_RELU": 2, "PRELU": 1,
 }
 
 # TFLite tensor dimensions are int32; anything larger is a corrupt file, not a model.

@@ -1,10 +1,10 @@
-"""MUL, SUB, MINIMUM and MAXIMUM on int8 with TFLite's broadcasting (numpy's rules, up to
+"""MUL, SUB, MINIMUM, MAXIMUM and PRELU on int8 with TFLite's broadcasting (numpy's rules, up to
 4-D), as TFLM's reference kernels."""
 from __future__ import annotations
 
 import numpy as np
 
-from edgekd.reference.params import AddParams, MulParams
+from edgekd.reference.params import AddParams, MulParams, PreluParams
 from edgekd.reference.requantize import multiply_by_quantized_multiplier
 
 
@@ -25,6 +25,18 @@ def sub(p: AddParams, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
                   - rescale(x2, p.input2_offset, p.input2_multiplier, p.input2_shift))
     out = multiply_by_quantized_multiplier(difference, p.output_multiplier, p.output_shift)
     return np.clip(out + p.output_offset, p.activation_min, p.activation_max).astype(np.int8)
+
+
+def prelu(p: PreluParams, x: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """BroadcastPrelu4DSlow: the identity rescale at or above the zero point, the offset
+    product with alpha below it."""
+    value = x.astype(np.int64) + p.input_offset
+    value, alpha = np.broadcast_arrays(value, alpha.astype(np.int64) + p.alpha_offset)
+    positive = multiply_by_quantized_multiplier(value, p.output_multiplier_1, p.output_shift_1)
+    negative = multiply_by_quantized_multiplier(value * alpha, p.output_multiplier_2,
+                                                p.output_shift_2)
+    out = np.where(value >= 0, positive, negative) + p.output_offset
+    return np.clip(out, -128, 127).astype(np.int8)
 
 
 def minimum(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:

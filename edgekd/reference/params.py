@@ -335,6 +335,31 @@ def prepare_mul(graph: Graph, node: Node) -> MulParams:
                      activation_min=act_min, activation_max=act_max)
 
 
+@dataclass(frozen=True)
+class PreluParams:
+    """PRELU (ekd_prelu_params): x >= zero point rescaled by multiplier 1, below it
+    (x - zp) * (alpha - alpha zp) rescaled by multiplier 2."""
+
+    input_offset: int
+    alpha_offset: int
+    output_offset: int
+    output_multiplier_1: int
+    output_shift_1: int
+    output_multiplier_2: int
+    output_shift_2: int
+
+
+def prepare_prelu(graph: Graph, node: Node) -> PreluParams:
+    s, zp = _per_tensor(graph, node.inputs[0])
+    sa, zpa = _per_tensor(graph, node.inputs[1])
+    so, zpo = _per_tensor(graph, node.outputs[0])
+    m1, sh1 = quantize_multiplier(s / so)  # double, as TFLM
+    m2, sh2 = quantize_multiplier(s * sa / so)
+    return PreluParams(input_offset=-zp, alpha_offset=-zpa, output_offset=zpo,
+                       output_multiplier_1=m1, output_shift_1=sh1,
+                       output_multiplier_2=m2, output_shift_2=sh2)
+
+
 def prepare_sub(graph: Graph, node: Node) -> AddParams:
     """SUB: ADD's parameters (ekd_add_params), but TFLM's SUB divides the scales in
     float32 where ADD divides in double."""

@@ -1,7 +1,8 @@
 /*
- * MUL, SUB, MINIMUM and MAXIMUM on int8 with TFLite's broadcasting.
+ * MUL, SUB, MINIMUM, MAXIMUM and PRELU on int8 with TFLite's broadcasting.
  * Bit-exact with TFLM's reference kernels (MulElementwise / BroadcastMul4DSlow,
- * SubElementwise / BroadcastQuantSubSlow, MaximumMinimumBroadcastSlow): the same
+ * SubElementwise / BroadcastQuantSubSlow, MaximumMinimumBroadcastSlow,
+ * BroadcastPrelu4DSlow): the same
  * arithmetic per output value, the inputs read through the strides of the geometry
  * (0 along a broadcast dim). Each output value is written after both its inputs are
  * read, so the output may alias an input that is not broadcast.
@@ -62,6 +63,30 @@ ekd_status ekd_sub_s8(const ekd_add_params *params, const ekd_broadcast_shape *s
             scaled1 - scaled2, params->output_multiplier, params->output_shift);
         output[out++] = (int8_t)ekd_clamp_s32(ekd_wrapping_add_s32(raw, params->output_offset),
                                               params->activation_min, params->activation_max);
+    });
+    return EKD_OK;
+}
+
+ekd_status ekd_prelu_s8(const ekd_prelu_params *params, const ekd_broadcast_shape *shape,
+                        const int8_t *input, const int8_t *alpha, int8_t *output)
+{
+    size_t out = 0;
+
+    if (params == NULL || !ekd_broadcast_valid(shape, input, alpha, output) ||
+        !ekd_offset_valid(params->input_offset) || !ekd_offset_valid(params->alpha_offset) ||
+        !ekd_offset_valid(params->output_offset) || !ekd_shift_valid(params->output_shift_1) ||
+        !ekd_shift_valid(params->output_shift_2)) {
+        return EKD_ERROR_ARGUMENT;
+    }
+    EKD_FOR_EACH_4D(shape->dims, shape->stride1, at1, shape->stride2, at2, {
+        const int32_t value = input[at1] + params->input_offset;
+        const int32_t scaled =
+            value >= 0 ? ekd_multiply_by_quantized_multiplier(
+                             value, params->output_multiplier_1, params->output_shift_1)
+                       : ekd_multiply_by_quantized_multiplier(
+                             value * (alpha[at2] + params->alpha_offset),
+                             params->output_multiplier_2, params->output_shift_2);
+        output[out++] = (int8_t)ekd_clamp_s32(scaled + params->output_offset, -128, 127);
     });
     return EKD_OK;
 }

@@ -160,6 +160,15 @@ def test_minimum_and_maximum_match_tflm(op, shapes_, q, seed):
                         int8_batch(rng, shapes_[0]), int8_batch(rng, shapes_[1]))
 
 
+@given(shapes_=broadcast_cases(), q=quants, qa=quants, data=st.data(), seed=seeds)
+@settings(max_examples=80, deadline=None)
+def test_prelu_matches_tflm(shapes_, q, qa, data, seed):
+    out_q = (_scale_near(data.draw, q[0]), data.draw(zero_points))
+    rng = np.random.default_rng(seed)
+    assert_matches_tflm(binary_graph("PRELU", *shapes_, q, qa, out_q),
+                        int8_batch(rng, shapes_[0]), int8_batch(rng, shapes_[1]))
+
+
 def test_global_average_pool_mean_folds_one_over_count_into_the_multiplier():
     graph = reduce_graph("MEAN", (1, 4, 4, 2), (1, 2), True, (0.5, 0), (0.5, 0))
     p = prepare_reduce_sum(graph, graph.nodes[0])

@@ -147,6 +147,14 @@ typedef struct {
     int32_t activation_min, activation_max;
 } ekd_mul_params;
 
+/* TFLM's int8 PRELU: x + input_offset >= 0 is rescaled by (output_multiplier_1, _shift_1);
+ * below, its product with alpha + alpha_offset by (output_multiplier_2, _shift_2). */
+typedef struct {
+    int32_t input_offset, alpha_offset, output_offset;
+    int32_t output_multiplier_1, output_shift_1;
+    int32_t output_multiplier_2, output_shift_2;
+} ekd_prelu_params;
+
 /* A broadcasting binary op's geometry: the output's dims (up to four, adjacent dims
  * merged offline, unused ones 1) and each input's stride per dim in elements (0 where
  * that input is broadcast). */
@@ -359,6 +367,8 @@ ekd_status ekd_mul_s8(const ekd_mul_params *params, const ekd_broadcast_shape *s
                       const int8_t *input1, const int8_t *input2, int8_t *output);
 ekd_status ekd_sub_s8(const ekd_add_params *params, const ekd_broadcast_shape *shape,
                       const int8_t *input1, const int8_t *input2, int8_t *output);
+ekd_status ekd_prelu_s8(const ekd_prelu_params *params, const ekd_broadcast_shape *shape,
+                        const int8_t *input, const int8_t *alpha, int8_t *output);
 ekd_status ekd_minimum_s8(const ekd_broadcast_shape *shape, const int8_t *input1,
                           const int8_t *input2, int8_t *output);
 ekd_status ekd_maximum_s8(const ekd_broadcast_shape *shape, const int8_t *input1,
