@@ -16,6 +16,7 @@ quant mode, its int8 codes and (scale, zero point).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.frontends.torch_fx import Layer
+from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.quant.fake import (
     QMAX,
     QMIN,
@@ -41,6 +43,7 @@ from edgekd.quant.fake import (
 )
 from edgekd.quant.observers import ActivationRange
 from edgekd.reference.requantize import activation_range, quantize_multiplier_smaller_than_one
+from edgekd.registry import op_spec
 
 MODES = ("float", "observe", "quant")
 SOFTMAX_SCALE, SOFTMAX_ZERO_POINT = 1.0 / 256.0, -128  # TFLite's fixed int8 softmax output
@@ -305,6 +308,100 @@ class QSoftmax(nn.Module):
         return QValue(straight_through(y, real, 0.0, 1.0), q, SOFTMAX_SCALE, SOFTMAX_ZERO_POINT)
 
 
+# Outputs on a grid TFLite fixes: (scale, zero point) by IR op.
+FIXED_OUTPUT_QPARAMS = {"LOGISTIC": (1.0 / 256.0, -128), "TANH": (1.0 / 128.0, 0)}
+_FLOAT_ACTIVATIONS = {"LOGISTIC": torch.sigmoid, "TANH": torch.tanh,
+                      "HARD_SWISH": F.hardswish}
+
+
+class QElementwise(nn.Module):
+    """MUL, SUB, MEAN and the elementwise activations (LOGISTIC, TANH, HARD_SWISH,
+    LEAKY_RELU). In quant mode the codes are the numpy reference's (edgekd.registry) on
+    the input codes, with the parameters its prepare function derives from the same
+    scales and zero points convert writes: the int8 graph computes them exactly."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.kind = layer.kind
+        self.op = layer_op(layer)
+        self.attrs = dict(layer.attrs)
+        self.activation = layer.activation
+        self.out = ActivationRange()
+
+    def compute(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mul":
+            return _activate(xs[0] * xs[1], self.activation)
+        if self.kind == "sub":
+            return _activate(xs[0] - xs[1], self.activation)
+        if self.kind == "mean":
+            return xs[0].mean(dim=self.attrs["dims"], keepdim=self.attrs["keepdim"])
+        if self.op == "LEAKY_RELU":
+            return F.leaky_relu(xs[0], self.attrs["alpha"])
+        return _FLOAT_ACTIVATIONS[self.op](xs[0])
+
+    def output_qparams(self, inputs: list[tuple[float, int]]) -> tuple[float, int]:
+        """The output's (scale, zero point): TFLite's fixed grid, or the observed range
+        widened to what the op's TFLM kernel can rescale to."""
+        if self.op in FIXED_OUTPUT_QPARAMS:
+            return FIXED_OUTPUT_QPARAMS[self.op]
+        scales = [s for s, _ in inputs]
+        least = {"MUL": scales[0] * scales[-1],  # multiplier <= 1: no left shift
+                 "SUB": 2.0 * max(scales) / (1 << (ADD_LEFT_SHIFT - 1)),
+                 "HARD_SWISH": scales[0] / 64.0,  # TFLM needs output >= input / 128
+                 "MEAN": scales[0] / 256.0}.get(self.op, 0.0)
+        return self.out.qparams(min_scale=least)
+
+    def forward(self, *args) -> QValue:
+        *xs, mode = args
+        y = self.compute(*(x.real for x in xs))
+        if mode != "quant":
+            if mode == "observe" and self.op not in FIXED_OUTPUT_QPARAMS:
+                self.out.observe(y)
+            return QValue(y)
+        if self.op not in FIXED_OUTPUT_QPARAMS:
+            self.out.track(y)
+        scale, zp = self.output_qparams([(x.scale, x.zero_point) for x in xs])
+        q = self.integer(xs, y.shape, scale, zp)
+        return QValue(straight_through(y, dequantize(q, scale, zp),
+                                       *representable_range(scale, zp)), q, scale, zp)
+
+    def integer(self, xs: list[QValue], out_shape, scale: float, zp: int) -> torch.Tensor:
+        """The op's reference on the input codes (torch layout, the batch included)."""
+        graph = single_node_graph(self.op, self.attrs, self.activation,
+                                  [(tuple(x.q.shape[1:]), x.scale, x.zero_point) for x in xs],
+                                  (tuple(out_shape[1:]), scale, zp))
+        spec = op_spec(self.op)
+        params = spec.prepare(graph, graph.nodes[0])
+        if self.kind == "mean":  # reduce the torch dims of the batch, not the IR's
+            params = dataclasses.replace(params, axis=self.attrs["dims"])
+        codes = [x.q.detach().cpu().numpy().astype(np.int8) for x in xs]
+        out = spec.evaluate(params, codes, tuple(out_shape))
+        return torch.from_numpy(out.astype(np.int64)).to(xs[0].q.device)
+
+
+def layer_op(layer: Layer) -> str:
+    """The IR op of an elementwise or reduction layer."""
+    return layer.attrs["op"] if layer.kind == "activation" else layer.kind.upper()
+
+
+def single_node_graph(op: str, attrs: dict, activation: str,
+                      inputs: list[tuple[tuple[int, ...], float, int]],
+                      output: tuple[tuple[int, ...], float, int]) -> Graph:
+    """A one-node graph of ``op`` over tensors in torch's layout without the batch (an
+    ``inputs`` entry: shape, scale, zero point), to prepare the op's parameters from."""
+    tensors = {}
+    names = [f"x{i}" for i in range(len(inputs))]
+    for name, (shape, scale, zp) in zip([*names, "y"], [*inputs, output]):
+        tensors[name] = Tensor(name, (1, *shape), "int8", QuantParams.per_tensor(scale, zp))
+    node_attrs = {"activation": activation} if op in ("MUL", "SUB") else {}
+    if op == "LEAKY_RELU":
+        node_attrs["alpha"] = attrs["alpha"]
+    if op == "MEAN":  # torch's dims shifted by the batch dim added above
+        node_attrs.update(axis=tuple(attrs["dims"]), keep_dims=attrs["keepdim"])
+    return Graph(op.lower(), tensors, [Node(op, op.lower(), names, ["y"], node_attrs)],
+                 names, ["y"])
+
+
 def build_layer(layer: Layer) -> nn.Module:
     if layer.kind in ("conv", "linear"):
         return QWeighted(layer)
@@ -314,4 +411,6 @@ def build_layer(layer: Layer) -> nn.Module:
         return QAdd(layer)
     if layer.kind == "flatten":
         return QFlatten()
-    return QSoftmax()
+    if layer.kind == "softmax":
+        return QSoftmax()
+    return QElementwise(layer)
