@@ -523,13 +523,8 @@ class _Builder:
         dims = tuple(sorted({int(d) % rank for d in (dims if isinstance(dims, (tuple, list))
                                                        else (dims,))}))
         keepdim = bool(_arg(node, 2, "keepdim", False))
-        if 0 in dims or rank not in (2, 4):
-            raise self.refuse(node, f"mean over dims {dims} of a {rank}-D tensor (not the "
-                                    "batch; 2-D or 4-D inputs)")
-        out_rank = rank if keepdim else rank - len(dims)
-        if rank == 4 and not keepdim and dims != (2, 3):
-            raise self.refuse(node, f"mean over dims {dims} without keepdim leaves a "
-                                    f"{out_rank}-D tensor, which has no NHWC layout")
+        if (why := mean_refusal(dims, rank, keepdim)) is not None:
+            raise self.refuse(node, why)
         self.add_layer(node, Layer("mean", node.name, [x], node.name, self.describe(node),
                                    attrs={"dims": dims, "keepdim": keepdim}))
 
@@ -577,6 +572,17 @@ def _pair(value) -> tuple[int, int]:
 
 
 # --- layouts: torch (NCHW, OIHW) -> IR (NHWC, TFLite weight layouts) ----------------------
+
+def mean_refusal(dims: tuple[int, ...], rank: int, keepdim: bool) -> str | None:
+    """Why a mean over ``dims`` (non-negative) of a ``rank``-D NCHW value has no IR form,
+    or None: the batch is never reduced, and a 4-D result must keep an NHWC layout."""
+    if 0 in dims or rank not in (2, 4):
+        return f"mean over dims {dims} of a {rank}-D value (not the batch; 2-D or 4-D values)"
+    if rank == 4 and not keepdim and dims != (2, 3):
+        return (f"mean over dims {dims} without keepdim leaves a {rank - len(dims)}-D value, "
+                "which has no NHWC layout")
+    return None
+
 
 NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}  # a 4-D torch dim -> the IR's dim
 

@@ -19,9 +19,9 @@ from edgekd.verify.host import verify_host
 class SqueezeExcite(nn.Module):
     """Conv, squeeze-excite (mean, 1x1 convs, sigmoid, mul), hard-swish, leaky ReLU, tanh."""
 
-    def __init__(self, channels: int = 8):
+    def __init__(self, channels: int = 8, in_channels: int = 3):
         super().__init__()
-        self.conv = nn.Conv2d(3, channels, 3, padding=1)
+        self.conv = nn.Conv2d(in_channels, channels, 3, padding=1)
         self.reduce = nn.Conv2d(channels, 4, 1)
         self.expand = nn.Conv2d(4, channels, 1)
         self.act = nn.Hardswish()
@@ -74,3 +74,23 @@ def test_qat_squeeze_excite_converts_to_what_it_computes():
     graph = convert(qat)
     _codes_match(qat, graph, _data(8, seed=3))
     assert verify_host(graph, inputs=10, seed=4).bit_exact
+
+
+@pytest.mark.slow
+def test_onnx_export_of_the_same_model_imports_to_the_same_ops(tmp_path):
+    import warnings
+
+    from edgekd.frontends.onnx import read_onnx
+
+    from tests.frontends.onnx_models import export_torch
+
+    torch.manual_seed(2)
+    model = SqueezeExcite(in_channels=1).eval()
+    path = export_torch(model, tmp_path / "se.onnx")
+    calib = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(5)).numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = read_onnx(path, calib=calib)
+    torch_graph = quantize(model, calib, "minmax")
+    assert [n.op for n in graph.nodes] == [n.op for n in torch_graph.nodes]
+    assert verify_host(graph, inputs=10, seed=6).bit_exact
