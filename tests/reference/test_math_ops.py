@@ -23,7 +23,7 @@ from .single_op import (
     reduce_graph,
     unary_graph,
 )
-from .strategies import activations, quants, scales, seeds, zero_points
+from .strategies import activations, broadcast_cases, quants, scales, seeds, zero_points
 
 shapes = st.lists(st.integers(1, 6), min_size=1, max_size=4).map(tuple)
 
@@ -116,19 +116,6 @@ def test_rescaling_activations_match_tflm(op, in_q, data):
 @settings(max_examples=40, deadline=None)
 def test_relu6_matches_tflm(in_q):
     assert_matches_tflm(unary_graph("RELU6", (2, 128), in_q, in_q), _every_code())
-
-
-@st.composite
-def broadcast_cases(draw):
-    out = draw(st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple))
-
-    def operand():
-        rank = draw(st.integers(1, len(out)))
-        return tuple(n if draw(st.booleans()) else 1 for n in out[len(out) - rank:])
-    first, second = operand(), operand()
-    if draw(st.booleans()):
-        first = out  # the common case: one operand of the output's shape
-    return first, second
 
 
 @given(shapes_=broadcast_cases(), q1=quants, q2=quants, data=st.data(), seed=seeds)

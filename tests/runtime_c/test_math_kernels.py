@@ -14,6 +14,7 @@ from edgekd.reference.activations import lookup_table
 from edgekd.registry import op_spec
 
 from ..reference.single_op import arg_graph, binary_graph, reduce_graph, unary_graph
+from ..reference.strategies import broadcast_cases
 from .ekd_strategies import int8_arrays, kernel_settings, zero_points
 
 scales = st.floats(-4.0, 0.0).map(lambda e: float(np.float32(10.0 ** e)))
@@ -59,18 +60,8 @@ def test_arg_max_and_min_match_reference(runtime, shape, data):
     assert np.array_equal(out, spec.evaluate(p, [x], graph.tensor("y").shape))
 
 
-@st.composite
-def broadcast_shapes(draw):
-    out = draw(st.lists(st.integers(1, 6), min_size=1, max_size=4).map(tuple))
-
-    def operand():
-        rank = draw(st.integers(1, len(out)))
-        return tuple(n if draw(st.booleans()) else 1 for n in out[len(out) - rank:])
-    return operand(), operand()
-
-
 @kernel_settings(300)
-@given(shapes_=broadcast_shapes(), data=st.data())
+@given(shapes_=broadcast_cases(6), data=st.data())
 def test_broadcast_ops_match_reference_bytes(runtime, shapes_, data):
     op = data.draw(st.sampled_from(["MUL", "SUB", "PRELU", "MINIMUM", "MAXIMUM"]))
     q1 = data.draw(quants)
