@@ -47,3 +47,20 @@ def test_reductions_over_every_axis(axis):
     top = g.reduce(g.input, "REDUCE_MAX", (axis,), keep_dims=False)
     g.arg(top, "ARG_MIN", axis=min(axis, 2))
     _verified(g.build(g.arg(g.input, "ARG_MAX", axis=axis)))
+
+
+def test_squeeze_excite_on_a_cortex_m4():
+    """The same layers built for mps2-an386 (Arm DSP: the fast MEAN and MUL rows)."""
+    from edgekd.verify.boards import load_board
+    from edgekd.verify.target import verify_target
+
+    board = load_board("mps2-an386")
+    if board.missing_tools():
+        pytest.skip(f"mps2-an386: {', '.join(board.missing_tools())} not installed")
+    g = GraphBuilder("se_m4", (1, 6, 5, 12))
+    x = g.conv(g.input, 12)
+    gate = g.unary(g.reduce(x, "MEAN", (1, 2), keep_dims=True), "LOGISTIC")
+    y = g.binary(x, gate, "MUL", activation="NONE")
+    y = g.binary(y, g.reduce(y, "SUM", (0, 2), keep_dims=True), "SUB", activation="RELU")
+    result = verify_target(g.build(g.unary(y, "HARD_SWISH")), board, inputs=3, progress=None)
+    assert result.bit_exact, result
