@@ -64,3 +64,20 @@ def test_squeeze_excite_on_a_cortex_m4():
     y = g.binary(y, g.reduce(y, "SUM", (0, 2), keep_dims=True), "SUB", activation="RELU")
     result = verify_target(g.build(g.unary(y, "HARD_SWISH")), board, inputs=3, progress=None)
     assert result.bit_exact, result
+
+
+def test_activations_and_broadcast_mul_write_over_their_dying_input():
+    from edgekd.codegen.planner import plan_arena
+
+    g = GraphBuilder("in_place", (1, 8, 8, 16))
+    x = g.conv(g.input, 16)
+    gate = g.unary(g.reduce(x, "MEAN", (1, 2), keep_dims=True), "LOGISTIC")
+    y = g.unary(g.binary(x, gate, "MUL", activation="NONE"), "HARD_SWISH")
+    graph = g.build(g.conv(y, 4))
+    plan = plan_arena(graph)
+    for op in ("MUL", "HARD_SWISH"):
+        node = next(n for n in graph.nodes if n.op == op)
+        out = plan.tensors[node.outputs[0]]
+        assert out.alias_of is not None, op
+        assert out.offset == plan.tensors[node.inputs[0]].offset
+    _verified(graph)
