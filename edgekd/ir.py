@@ -25,7 +25,8 @@ Node attributes (``Node.attrs``), by op:
 - DYNAMIC_FULLY_CONNECTED: activation (a float32 clamp: NONE +-FLT_MAX, RELU [0, FLT_MAX],
                       RELU6 [0, 6])
 - AVERAGE_POOL_2D, MAX_POOL_2D: filter (h, w), stride (h, w), padding, activation
-- ADD:                activation
+- ADD:                activation (broadcasting as MUL; ekd_add_broadcast_s8 runs a broadcast or
+                      constant operand)
 - RESHAPE:            (none: the output tensor's shape is the new shape)
 - SOFTMAX:            beta (float)
 - QUANTIZE, DEQUANTIZE: (none)

@@ -53,7 +53,16 @@ def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] |
 
 
 MAX_BROADCAST_RANK = 4  # TFLite's int8 MUL and SUB broadcast up to 4-D
+
+
+def is_broadcast_add(graph: Graph, node: Node) -> bool:
+    """An ADD the elementwise kernels cannot run: its inputs differ in shape, or one is a
+    constant (ekd_add_broadcast_s8 runs it)."""
+    ins = graph.node_inputs(node)
+    return node.op == "ADD" and (ins[0].shape != ins[1].shape
+                                 or any(t.is_constant for t in ins))
 ELEMENTWISE_BINARY_OPS = ("MUL", "SUB", "MINIMUM", "MAXIMUM", "PRELU")
+BROADCAST_OPS = ("ADD", *ELEMENTWISE_BINARY_OPS)  # the ops that broadcast their inputs
 UNARY_OPS = ("REQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU")
 REDUCE_OPS = ("MEAN", "SUM", "REDUCE_MAX")
 
@@ -125,10 +134,6 @@ def check_node(graph: Graph, node: Node) -> None:
         if x.dtype == "int8":
             _expect(x.quant is not None and x.quant.same_as(y.quant),
                     "int8 pooling needs identical input and output quantization")
-    elif op == "ADD":
-        _expect(len(ins) == 2 and ins[1] is not None, "ADD needs two inputs")
-        _expect(x.shape == ins[1].shape == y.shape,
-                f"ADD shapes differ: {x.shape} + {ins[1].shape} -> {y.shape} (no broadcasting)")
     elif op == "RESHAPE":
         _expect(x.size == y.size, f"cannot reshape {x.shape} into {y.shape}")
     elif op == "SOFTMAX":
@@ -165,13 +170,13 @@ def check_node(graph: Graph, node: Node) -> None:
         want = tuple(n for d, n in enumerate(x.shape) if d != axis)
         _expect(y.shape == want and y.dtype == "int32",
                 f"output must be int32 {want}, got {y.dtype} {y.shape}")
-    elif op in ELEMENTWISE_BINARY_OPS:
+    elif op in BROADCAST_OPS:
         _expect(len(ins) == 2 and ins[1] is not None, f"{op} needs two inputs")
         want = broadcast_shape(x.shape, ins[1].shape)
         _expect(want is not None and y.shape == want,
                 f"{op} shapes {x.shape}, {ins[1].shape} do not broadcast to {y.shape}")
-        _expect(len(y.shape) <= MAX_BROADCAST_RANK,
-                f"{op} on {len(y.shape)}-D tensors; TFLite's int8 kernels take up to "
+        _expect(x.shape == ins[1].shape or len(y.shape) <= MAX_BROADCAST_RANK,
+                f"{op} on {len(y.shape)}-D tensors; edgekd's int8 kernels take up to "
                 f"{MAX_BROADCAST_RANK}-D")
         if op in ("MINIMUM", "MAXIMUM"):
             _expect(all(t.quant is not None and t.quant.same_as(y.quant) for t in ins),

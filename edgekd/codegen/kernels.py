@@ -26,6 +26,7 @@ from edgekd.codegen.optimized import add_fast_ok, direct_ok, optimized_kernel
 from edgekd.ir import Graph, Node
 from edgekd.reference import params as prepare
 from edgekd.registry import op_spec
+from edgekd.shapes import is_broadcast_add
 
 MVE = "EKD_HAVE_MVE"
 DSP = "EKD_HAVE_DSP"
@@ -48,6 +49,7 @@ PORTABLE_ORDERS: dict[str, RasterOrder] = {
 }
 
 WINDOW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
+BROADCAST_ADD = "ekd_add_broadcast_s8"  # an ADD whose inputs differ in shape or are constant
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def layer_variants(graph: Graph, node: Node) -> list[KernelVariant]:
         return direct_variants(graph, residual.conv, residual.add)
     if node.attrs.get("low_memory"):
         return direct_variants(graph, node)
+    if is_broadcast_add(graph, node):
+        return [KernelVariant(None, BROADCAST_ADD, None)]
     portable = op_spec(node.op).c_kernel
     variants: list[KernelVariant] = []
     if node.op == "CONV_2D":

@@ -23,7 +23,13 @@ from edgekd.reference import params as prepare
 from edgekd.registry import op_spec
 from edgekd.codegen import geometry
 from edgekd.reference.activations import lookup_table
-from edgekd.shapes import ELEMENTWISE_BINARY_OPS, REDUCE_OPS, UNARY_OPS, node_macs
+from edgekd.shapes import (
+    ELEMENTWISE_BINARY_OPS,
+    REDUCE_OPS,
+    UNARY_OPS,
+    is_broadcast_add,
+    node_macs,
+)
 
 C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float"}
 
@@ -48,7 +54,7 @@ LAYER_TEMPLATES = {
 # The C struct of each reduction's and binary op's parameters (None: it takes none).
 _PARAM_STRUCTS = {"MEAN": "ekd_reduce_params", "SUM": "ekd_reduce_params",
                   "MUL": "ekd_mul_params", "SUB": "ekd_add_params",
-                  "PRELU": "ekd_prelu_params"}
+                  "PRELU": "ekd_prelu_params", "ADD": "ekd_add_params"}
 
 # The dtypes each op's kernel takes: (inputs, outputs); constants are checked by the IR.
 _DTYPES = {
@@ -187,7 +193,9 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
     op = node.op + (" + ADD" if residual else "")
     where = f"graph {graph.name!r}: layer {index} ({op} {node.name!r})"
     computed = [n for n in node.inputs if n and not graph.tensor(n).is_constant]
-    binary = node.op in ELEMENTWISE_BINARY_OPS
+    binary = node.op in ELEMENTWISE_BINARY_OPS or is_broadcast_add(graph, node)
+    if binary:
+        template = "broadcast"
     data_operands = 2 if node.op == "ADD" or residual else 1
     if binary:  # a constant operand becomes a const array (below)
         pass

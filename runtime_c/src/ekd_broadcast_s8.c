@@ -1,5 +1,6 @@
 /*
- * MUL, SUB, MINIMUM, MAXIMUM and PRELU on int8 with TFLite's broadcasting.
+ * MUL, SUB, ADD (where its inputs differ in shape or one is a constant), MINIMUM, MAXIMUM
+ * and PRELU on int8 with TFLite's broadcasting.
  * Bit-exact with TFLM's reference kernels (MulElementwise / BroadcastMul4DSlow,
  * SubElementwise / BroadcastQuantSubSlow, MaximumMinimumBroadcastSlow,
  * BroadcastPrelu4DSlow): the same
@@ -75,8 +76,10 @@ ekd_status ekd_mul_s8(const ekd_mul_params *params, const ekd_broadcast_shape *s
     return EKD_OK;
 }
 
-ekd_status ekd_sub_s8(const ekd_add_params *params, const ekd_broadcast_shape *shape,
-                      const int8_t *input1, const int8_t *input2, int8_t *output)
+/* TFLM's int8 ADD (`sign` 1) or SUB (`sign` -1) of the rescaled inputs. */
+static ekd_status ekd_add_or_sub_s8(const ekd_add_params *params,
+                                    const ekd_broadcast_shape *shape, const int8_t *input1,
+                                    const int8_t *input2, int8_t *output, int32_t sign)
 {
     size_t out = 0;
     int32_t headroom;
@@ -94,11 +97,23 @@ ekd_status ekd_sub_s8(const ekd_add_params *params, const ekd_broadcast_shape *s
             (input2[at2] + params->input2_offset) * headroom, params->input2_multiplier,
             params->input2_shift);
         const int32_t raw = ekd_multiply_by_quantized_multiplier_smaller_than_one(
-            scaled1 - scaled2, params->output_multiplier, params->output_shift);
+            scaled1 + sign * scaled2, params->output_multiplier, params->output_shift);
         output[out++] = (int8_t)ekd_clamp_s32(ekd_wrapping_add_s32(raw, params->output_offset),
                                               params->activation_min, params->activation_max);
     });
     return EKD_OK;
+}
+
+ekd_status ekd_sub_s8(const ekd_add_params *params, const ekd_broadcast_shape *shape,
+                      const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    return ekd_add_or_sub_s8(params, shape, input1, input2, output, -1);
+}
+
+ekd_status ekd_add_broadcast_s8(const ekd_add_params *params, const ekd_broadcast_shape *shape,
+                                const int8_t *input1, const int8_t *input2, int8_t *output)
+{
+    return ekd_add_or_sub_s8(params, shape, input1, input2, output, 1);
 }
 
 ekd_status ekd_prelu_s8(const ekd_prelu_params *params, const ekd_broadcast_shape *shape,

@@ -38,6 +38,8 @@ def test_broadcast_binary_ops_with_a_constant_operand():
     c = g.constant("scale", (4, 1), g.tensors[d].quant)
     m = g.binary(g.binary(d, c, "MAXIMUM"), c, "MINIMUM")
     m = g.binary(m, g.constant("alpha", (3, 1, 5)), "PRELU")
+    m = g.binary(g.binary(m, row, "ADD", activation="NONE"), g.constant("one", (1,)), "ADD",
+                 activation="RELU6")
     _verified(g.build(g.binary(m, g.constant("k", (5,)), "MUL", activation="RELU6")))
 
 

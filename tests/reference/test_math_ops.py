@@ -128,11 +128,12 @@ def test_mul_matches_tflm(shapes_, q1, q2, data, seed):
     assert_matches_tflm(graph, int8_batch(rng, shapes_[0]), int8_batch(rng, shapes_[1]))
 
 
+@pytest.mark.parametrize("op", ["SUB", "ADD"])
 @given(shapes_=broadcast_cases(), q1=quants, q2=quants, data=st.data(), seed=seeds)
-@settings(max_examples=120, deadline=None)
-def test_sub_matches_tflm(shapes_, q1, q2, data, seed):
+@settings(max_examples=100, deadline=None)
+def test_sub_and_broadcast_add_match_tflm(op, shapes_, q1, q2, data, seed):
     out_scale = _scale_near(data.draw, max(q1[0], q2[0]), 8.0)
-    graph = binary_graph("SUB", *shapes_, q1, q2, (out_scale, data.draw(zero_points)),
+    graph = binary_graph(op, *shapes_, q1, q2, (out_scale, data.draw(zero_points)),
                          activation=data.draw(activations))
     rng = np.random.default_rng(seed)
     assert_matches_tflm(graph, int8_batch(rng, shapes_[0]), int8_batch(rng, shapes_[1]))

@@ -63,19 +63,20 @@ def test_arg_max_and_min_match_reference(runtime, shape, data):
 @kernel_settings(300)
 @given(shapes_=broadcast_cases(6), data=st.data())
 def test_broadcast_ops_match_reference_bytes(runtime, shapes_, data):
-    op = data.draw(st.sampled_from(["MUL", "SUB", "PRELU", "MINIMUM", "MAXIMUM"]))
+    op = data.draw(st.sampled_from(["MUL", "SUB", "ADD", "PRELU", "MINIMUM", "MAXIMUM"]))
     q1 = data.draw(quants)
     same = op in ("MINIMUM", "MAXIMUM")
     q2, qo = (q1, q1) if same else (data.draw(quants), data.draw(quants))
-    if op == "SUB":  # TFLite's SUB needs 2 * max input scale < 2^20 * output scale
+    if op in ("SUB", "ADD"):  # TFLite needs 2 * max input scale < 2^20 * output scale
         qo = (max(qo[0], 2.0 * max(q1[0], q2[0]) / 2**19), qo[1])
     attrs = {"activation": data.draw(st.sampled_from(["NONE", "RELU", "RELU6"]))} \
-        if op in ("MUL", "SUB") else {}
+        if op in ("MUL", "SUB", "ADD") else {}
     graph = binary_graph(op, *shapes_, q1, q2, qo, **attrs)
     spec, p = _prepared(graph)
     x1, x2 = data.draw(int8_arrays(shapes_[0])), data.draw(int8_arrays(shapes_[1]))
     struct = _PARAM_STRUCTS.get(op)
-    out = runtime.broadcast(spec.c_kernel, struct, _fields(p) if struct else None, x1, x2)
+    kernel = "ekd_add_broadcast_s8" if op == "ADD" else spec.c_kernel
+    out = runtime.broadcast(kernel, struct, _fields(p) if struct else None, x1, x2)
     assert np.array_equal(out, spec.evaluate(p, [x1, x2], graph.tensor("y").shape))
 
 

@@ -367,6 +367,10 @@ ekd_status ekd_mul_s8(const ekd_mul_params *params, const ekd_broadcast_shape *s
                       const int8_t *input1, const int8_t *input2, int8_t *output);
 ekd_status ekd_sub_s8(const ekd_add_params *params, const ekd_broadcast_shape *shape,
                       const int8_t *input1, const int8_t *input2, int8_t *output);
+/* ADD as ekd_add_s8, broadcasting (the generated code calls it where the inputs' shapes
+ * differ or one is a constant). */
+ekd_status ekd_add_broadcast_s8(const ekd_add_params *params, const ekd_broadcast_shape *shape,
+                                const int8_t *input1, const int8_t *input2, int8_t *output);
 ekd_status ekd_prelu_s8(const ekd_prelu_params *params, const ekd_broadcast_shape *shape,
                         const int8_t *input, const int8_t *alpha, int8_t *output);
 ekd_status ekd_minimum_s8(const ekd_broadcast_shape *shape, const int8_t *input1,
