@@ -4,7 +4,7 @@ Each supported node becomes the ``Layer`` the torch tracer would have made for t
 network: Conv -> ``nn.Conv2d`` (+ a following BatchNormalization as ``nn.BatchNorm2d``),
 Gemm / MatMul (+ Add of a constant) -> ``nn.Linear``, Relu/Clip fused into the layer before,
 pools, residual Add, Mul and Sub (broadcasting), ReduceMean, Sigmoid, Tanh, HardSwish,
-LeakyRelu, Flatten/Reshape to (N, -1) and a final Softmax. The modules hold the
+LeakyRelu, HardSigmoid (torch's), Flatten/Reshape to (N, -1) and a final Softmax. The modules hold the
 file's weights, so ``edgekd.quant`` calibrates, quantizes and converts an ONNX model exactly
 as it does a torch one: one quantizer for both front ends.
 """
@@ -27,7 +27,7 @@ from edgekd.ir import Graph
 _FUSES_ACTIVATION = ("conv", "linear", "max_pool", "avg_pool", "add", "mul", "sub")
 # Elementwise activations that are layers of their own, by ONNX op.
 _ACTIVATIONS = {"Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH",
-                "LeakyRelu": "LEAKY_RELU"}
+                "LeakyRelu": "LEAKY_RELU", "HardSigmoid": "HARD_SIGMOID"}
 _PASSTHROUGH = ("Identity", "Dropout")
 
 
@@ -203,6 +203,9 @@ class _Builder:
         elif node.op in _ACTIVATIONS:
             op = _ACTIVATIONS[node.op]
             attrs = {"alpha": float(node.attrs.get("alpha", 0.01))} if op == "LEAKY_RELU" else {}
+            if op == "HARD_SIGMOID" and (abs(float(node.attrs.get("alpha", 0.2)) - 1 / 6) > 1e-6
+                                         or float(node.attrs.get("beta", 0.5)) != 0.5):
+                raise self.refuse(node, "HardSigmoid other than torch's (alpha 1/6, beta 1/2)")
             self.add_layer(node, Layer("activation", node.name, [self.input_value(node)],
                                        node.outputs[0], self.model.describe(node),
                                        attrs={"op": op, **attrs}))
@@ -331,11 +334,7 @@ class _Builder:
         if constants.count(True) == 1:
             self.add_bias(node, constants.index(True))
             return
-        x, y = self.input_value(node, 0), self.input_value(node, 1)
-        if self.shapes[x] != self.shapes[y]:
-            raise self.refuse(node, f"Add with broadcasting {self.shapes[x]} + {self.shapes[y]}")
-        self.add_layer(node, Layer("add", node.name, [x, y], node.outputs[0],
-                                   self.model.describe(node)))
+        self.add_binary(node, "add")
 
     def visit_mul(self, node: OnnxNode) -> None:
         self.add_binary(node, "mul")
@@ -344,7 +343,7 @@ class _Builder:
         self.add_binary(node, "sub")
 
     def add_binary(self, node: OnnxNode, kind: str) -> None:
-        """Mul or Sub of two computed values of one rank (2-D or 4-D), broadcasting."""
+        """Mul, Sub or Add of two computed values of one rank (2-D or 4-D), broadcasting."""
         x, y = self.input_value(node, 0), self.input_value(node, 1)
         if len(self.shapes[x]) != len(self.shapes[y]) or len(self.shapes[x]) not in (2, 4):
             raise self.refuse(node, f"{node.op} of shapes {self.shapes[x]} and "

@@ -34,7 +34,8 @@ SUPPORTED = (
     "ReLU/ReLU6/Hardtanh(0, 6) after a conv, linear, add or pool", "Linear", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d(1)", "add (+, torch.add)", "flatten/view/reshape to (N, -1)",
     "Dropout/Identity", "softmax over the last dimension of (N, classes)",
-    "Sigmoid", "Tanh", "Hardswish", "LeakyReLU", "mul and sub of tensors (broadcasting, same "
+    "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "LeakyReLU",
+    "mul and sub of tensors (broadcasting, same "
     "rank)", "mean over dims (keepdim either way)",
 )
 
@@ -108,11 +109,13 @@ _MUL_FUNCTIONS = (operator.mul, operator.imul, torch.mul)
 _SUB_FUNCTIONS = (operator.sub, operator.isub, torch.sub)
 _MEAN_FUNCTIONS = (torch.mean,)
 # Elementwise activations that are layers of their own: IR op by module and by function.
+# HARD_SIGMOID is no IR op: convert writes it as TFLite's converter does (quant/layers.py).
 _ACTIVATION_MODULES = ((nn.Sigmoid, "LOGISTIC"), (nn.Tanh, "TANH"),
-                       (nn.Hardswish, "HARD_SWISH"), (nn.LeakyReLU, "LEAKY_RELU"))
+                       (nn.Hardswish, "HARD_SWISH"), (nn.LeakyReLU, "LEAKY_RELU"),
+                       (nn.Hardsigmoid, "HARD_SIGMOID"))
 _ACTIVATION_FUNCTIONS = {torch.sigmoid: "LOGISTIC", F.sigmoid: "LOGISTIC",
                          torch.tanh: "TANH", F.tanh: "TANH", F.hardswish: "HARD_SWISH",
-                         F.leaky_relu: "LEAKY_RELU"}
+                         F.leaky_relu: "LEAKY_RELU", F.hardsigmoid: "HARD_SIGMOID"}
 _ACTIVATION_METHODS = {"sigmoid": "LOGISTIC", "tanh": "TANH"}
 _SHAPE_METHODS = ("size", "dim")  # their results feed view/reshape arguments, not data
 
@@ -485,15 +488,7 @@ class _Builder:
                                    attrs={"chw": chw}))
 
     def visit_add(self, node: fx.Node) -> None:
-        if node.target is torch.add and _arg(node, 2, "alpha", 1) != 1:
-            raise self.refuse(node, "torch.add with alpha != 1")
-        a, b = _arg(node, 0, "input"), _arg(node, 1, "other")
-        if not (_is_tensor(a) and _is_tensor(b)):
-            raise self.refuse(node, "adding a constant (only tensor + tensor)")
-        x, y = self.tensor_input(node, 0), self.tensor_input(node, 1)
-        if self.shapes[x] != self.shapes[y]:
-            raise self.refuse(node, f"add with broadcasting {self.shapes[x]} + {self.shapes[y]}")
-        self.add_layer(node, Layer("add", node.name, [x, y], node.name, self.describe(node)))
+        self.visit_mul_or_sub(node, "add")
 
     def visit_activation(self, node: fx.Node, op: str, attrs: dict) -> None:
         x = self.tensor_input(node)
@@ -501,10 +496,11 @@ class _Builder:
         self.add_layer(node, Layer("activation", name, [x], node.name, self.describe(node),
                                    attrs={"op": op, **attrs}))
 
-    def visit_mul_or_sub(self, node: fx.Node) -> None:
-        kind = "mul" if node.target in (*_MUL_FUNCTIONS, "mul", "mul_") else "sub"
-        if node.target is torch.sub and _arg(node, 2, "alpha", 1) != 1:
-            raise self.refuse(node, "torch.sub with alpha != 1")
+    def visit_mul_or_sub(self, node: fx.Node, kind: str | None = None) -> None:
+        """mul, sub or add of two computed tensors of one rank (2-D or 4-D), broadcasting."""
+        kind = kind or ("mul" if node.target in (*_MUL_FUNCTIONS, "mul", "mul_") else "sub")
+        if node.target in (torch.add, torch.sub) and _arg(node, 2, "alpha", 1) != 1:
+            raise self.refuse(node, f"torch.{kind} with alpha != 1")
         a, b = _arg(node, 0, "input"), _arg(node, 1, "other")
         if not (_is_tensor(a) and _is_tensor(b)):
             raise self.refuse(node, f"{kind} with a constant (only tensor {kind} tensor)")

@@ -29,6 +29,7 @@ from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.quant.fake import (
     QMAX,
     QMIN,
+    activation_qparams,
     bias_scales,
     channel_multipliers,
     dequantize,
@@ -308,10 +309,33 @@ class QSoftmax(nn.Module):
         return QValue(straight_through(y, real, 0.0, 1.0), q, SOFTMAX_SCALE, SOFTMAX_ZERO_POINT)
 
 
-# Outputs on a grid TFLite fixes: (scale, zero point) by IR op.
-FIXED_OUTPUT_QPARAMS = {"LOGISTIC": (1.0 / 256.0, -128), "TANH": (1.0 / 128.0, 0)}
+@dataclass(frozen=True)
+class ConstantStep:
+    """One op of a layer written as several: ``op`` of the running value and a constant
+    int8 scalar (``code`` at ``scale``), its output on the grid of range ``out_range``."""
+
+    op: str
+    attrs: dict
+    code: int
+    scale: float
+    out_range: tuple[float, float]
+
+    @property
+    def out_qparams(self) -> tuple[float, int]:
+        return activation_qparams(*self.out_range)
+
+
+# Hardsigmoid has no TFLite op; TFLite's converter writes relu6(x + 3) / 6 as an ADD of the
+# constant 3 with a fused RELU6 and a MUL by the constant 1/6, and so does convert.
+HARD_SIGMOID_STEPS = (
+    ConstantStep("ADD", {"activation": "RELU6"}, 127, 3.0 / 127.0, (0.0, 6.0)),
+    ConstantStep("MUL", {"activation": "NONE"}, 127, 1.0 / 6.0 / 127.0, (0.0, 1.0)),
+)
+# Outputs on a grid TFLite fixes (or the last step's): (scale, zero point) by op.
+FIXED_OUTPUT_QPARAMS = {"LOGISTIC": (1.0 / 256.0, -128), "TANH": (1.0 / 128.0, 0),
+                        "HARD_SIGMOID": HARD_SIGMOID_STEPS[-1].out_qparams}
 _FLOAT_ACTIVATIONS = {"LOGISTIC": torch.sigmoid, "TANH": torch.tanh,
-                      "HARD_SWISH": F.hardswish}
+                      "HARD_SWISH": F.hardswish, "HARD_SIGMOID": F.hardsigmoid}
 
 
 class QElementwise(nn.Module):
@@ -367,16 +391,43 @@ class QElementwise(nn.Module):
 
     def integer(self, xs: list[QValue], out_shape, scale: float, zp: int) -> torch.Tensor:
         """The op's reference on the input codes (torch layout, the batch included)."""
-        graph = single_node_graph(self.op, self.attrs, self.activation,
-                                  [(tuple(x.q.shape[1:]), x.scale, x.zero_point) for x in xs],
-                                  (tuple(out_shape[1:]), scale, zp))
-        spec = op_spec(self.op)
-        params = spec.prepare(graph, graph.nodes[0])
-        if self.kind == "mean":  # reduce the torch dims of the batch, not the IR's
-            params = dataclasses.replace(params, axis=self.attrs["dims"])
         codes = [x.q.detach().cpu().numpy().astype(np.int8) for x in xs]
-        out = spec.evaluate(params, codes, tuple(out_shape))
-        return torch.from_numpy(out.astype(np.int64)).to(xs[0].q.device)
+        if self.op == "HARD_SIGMOID":
+            x = xs[0]
+            value, qparams = codes[0], (x.scale, x.zero_point)
+            for step in HARD_SIGMOID_STEPS:
+                constant = np.array([step.code], dtype=np.int8)
+                value = _reference(step.op, step.attrs, step.attrs["activation"],
+                                   [value, constant], [qparams, (step.scale, 0)],
+                                   step.out_qparams)
+                qparams = step.out_qparams
+        else:
+            value = _reference(self.op, self.attrs, self.activation, codes,
+                               [(x.scale, x.zero_point) for x in xs], (scale, zp),
+                               self.attrs["dims"] if self.kind == "mean" else None)
+        return torch.from_numpy(value.astype(np.int64)).to(xs[0].q.device)
+
+
+def _reference(op: str, attrs: dict, activation: str, codes: list[np.ndarray],
+               qparams: list[tuple[float, int]], out_qparams: tuple[float, int],
+               axis: tuple[int, ...] | None = None) -> np.ndarray:
+    """``op``'s numpy reference on int8 codes of torch layout (the batch first), with the
+    parameters its prepare function derives from these scales and zero points; ``axis``:
+    a reduction's torch dims."""
+    from edgekd.shapes import broadcast_shape
+
+    shape = broadcast_shape(*(c.shape for c in codes)) if len(codes) > 1 else codes[0].shape
+    if axis is not None:
+        shape = tuple(1 if d in axis else n for d, n in enumerate(shape)) \
+            if attrs["keepdim"] else tuple(n for d, n in enumerate(shape) if d not in axis)
+    graph = single_node_graph(op, attrs, activation,
+                              [(c.shape[1:], *q) for c, q in zip(codes, qparams)],
+                              (shape[1:], *out_qparams))
+    spec = op_spec(op)
+    params = spec.prepare(graph, graph.nodes[0])
+    if axis is not None:  # reduce the torch dims of the batch, not the IR's
+        params = dataclasses.replace(params, axis=axis)
+    return spec.evaluate(params, codes, tuple(shape))
 
 
 def layer_op(layer: Layer) -> str:
@@ -393,7 +444,7 @@ def single_node_graph(op: str, attrs: dict, activation: str,
     names = [f"x{i}" for i in range(len(inputs))]
     for name, (shape, scale, zp) in zip([*names, "y"], [*inputs, output]):
         tensors[name] = Tensor(name, (1, *shape), "int8", QuantParams.per_tensor(scale, zp))
-    node_attrs = {"activation": activation} if op in ("MUL", "SUB") else {}
+    node_attrs = {"activation": activation} if op in ("MUL", "SUB", "ADD") else {}
     if op == "LEAKY_RELU":
         node_attrs["alpha"] = attrs["alpha"]
     if op == "MEAN":  # torch's dims shifted by the batch dim added above
