@@ -321,7 +321,7 @@ def _elementwise_inputs(node: Node) -> list[str]:
     """The inputs a layer may write its output over byte for byte (each value read before
     the same position is written): both of an ADD's, the skip of a convolution with a
     fused residual ADD (codegen/fusion.py), the input of a table activation (ekd_lut_s8)
-    and the inputs of a broadcasting binary op (ekd_broadcast_s8.c; the caller's size
+    and the inputs of a broadcasting binary op (ekd_mul_s8.c and its kin; the caller's size
     check leaves only an input of the output's shape, which is not broadcast)."""
     if node.op == "ADD" or node.op in ELEMENTWISE_BINARY_OPS or node.op in UNARY_OPS:
         return list(node.inputs)

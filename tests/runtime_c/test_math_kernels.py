@@ -1,5 +1,5 @@
-"""The reduction, broadcasting and table kernels (ekd_reduce_s8.c, ekd_broadcast_s8.c,
-ekd_lut_s8.c) against the numpy reference, byte for byte, over drawn shapes, axes,
+"""The reduction, broadcasting and table kernels (ekd_reduce_sum_s8.c, ekd_mul_s8.c and
+their kin, ekd_lut_s8.c) against the numpy reference, byte for byte, over drawn shapes, axes,
 broadcasts and quantization parameters prepared by edgekd's own Prepare."""
 from __future__ import annotations
 

@@ -1,21 +1,14 @@
 /*
- * MEAN, SUM, REDUCE_MAX, ARG_MAX and ARG_MIN on int8.
- * Bit-exact with TFLM's reference kernels: QuantizedMeanOrSum (an int32 sum, wrapping as
- * TFLM's does, offset by -zero_point x count, one requantization with MEAN's 1/count
- * folded into the multiplier offline), ReduceGeneric's max, and ArgMinMax keeping the
- * first extreme index. The output is written in order, each value once; it must not
+ * MEAN and SUM, int8, over the reduced dims of an ekd_reduce_shape.
+ * Bit-exact with TFLM's QuantizedMeanOrSum: an int32 sum (wrapping as TFLM's does),
+ * offset by -zero_point x count, one requantization with MEAN's 1/count folded into the
+ * multiplier offline. The output is written in order, each value once; it must not
  * overlap the input.
  */
 #include "edgekd/ekd.h"
 #include "ekd_fixedpoint.h"
 #include "ekd_shape_loops.h"
 #include "ekd_validate.h"
-
-static int ekd_reduce_shape_valid(const ekd_reduce_shape *s)
-{
-    return s != NULL && ekd_dims4_valid(s->kept, s->kept_stride, s->kept_stride) &&
-           ekd_dims4_valid(s->reduced, s->reduced_stride, s->reduced_stride);
-}
 
 static int32_t ekd_sum_of_window(const ekd_reduce_shape *s, const int8_t *window)
 {
@@ -25,16 +18,6 @@ static int32_t ekd_sum_of_window(const ekd_reduce_shape *s, const int8_t *window
         sum += (uint32_t)(int32_t)window[at];
     });
     return ekd_s32_from_bits(sum);
-}
-
-static int32_t ekd_max_of_window(const ekd_reduce_shape *s, const int8_t *window)
-{
-    int32_t best = -128;
-    EKD_FOR_EACH_4D(s->reduced, s->reduced_stride, at, s->reduced_stride, unused, {
-        (void)unused;
-        best = ekd_max_s32(best, window[at]);
-    });
-    return best;
 }
 
 /* One MEAN or SUM output from the int32 sum of its window. */
@@ -103,58 +86,4 @@ ekd_status ekd_reduce_sum_s8(const ekd_reduce_params *params, const ekd_reduce_s
         output[out++] = ekd_reduce_output(params, ekd_sum_of_window(shape, input + base));
     });
     return EKD_OK;
-}
-
-ekd_status ekd_reduce_max_s8(const ekd_reduce_shape *shape, const int8_t *input,
-                             int8_t *output)
-{
-    size_t out = 0;
-
-    if (input == NULL || output == NULL || !ekd_reduce_shape_valid(shape)) {
-        return EKD_ERROR_ARGUMENT;
-    }
-    EKD_FOR_EACH_4D(shape->kept, shape->kept_stride, base, shape->kept_stride, unused, {
-        (void)unused;
-        output[out++] = (int8_t)ekd_max_of_window(shape, input + base);
-    });
-    return EKD_OK;
-}
-
-/* The first index along reduced[3] of the largest value (`sign` 1) or the smallest
- * (`sign` -1: the largest negated). */
-static ekd_status ekd_arg_extreme_s8(const ekd_reduce_shape *shape, const int8_t *input,
-                                     int32_t *output, int32_t sign)
-{
-    size_t out = 0;
-
-    if (input == NULL || output == NULL || !ekd_reduce_shape_valid(shape) ||
-        shape->reduced[0] != 1 || shape->reduced[1] != 1 || shape->reduced[2] != 1) {
-        return EKD_ERROR_ARGUMENT;
-    }
-    EKD_FOR_EACH_4D(shape->kept, shape->kept_stride, base, shape->kept_stride, unused, {
-        const int8_t *x = input + base;
-        int32_t best = sign * x[0];
-        int32_t best_index = 0;
-        int32_t i;
-        (void)unused;
-        for (i = 1; i < shape->reduced[3]; ++i) {
-            const int32_t value = sign * x[(size_t)i * shape->reduced_stride[3]];
-            if (value > best) {
-                best = value;
-                best_index = i;
-            }
-        }
-        output[out++] = best_index;
-    });
-    return EKD_OK;
-}
-
-ekd_status ekd_arg_max_s8(const ekd_reduce_shape *shape, const int8_t *input, int32_t *output)
-{
-    return ekd_arg_extreme_s8(shape, input, output, 1);
-}
-
-ekd_status ekd_arg_min_s8(const ekd_reduce_shape *shape, const int8_t *input, int32_t *output)
-{
-    return ekd_arg_extreme_s8(shape, input, output, -1);
 }
