@@ -170,3 +170,23 @@ def test_mean_of_constant_input_is_that_input(scale):
     graph = reduce_graph("MEAN", (1, 3, 5, 4), (1, 2), False, (scale, 7), (scale, 7))
     x = np.full((1, 1, 3, 5, 4), -37, dtype=np.int8)
     assert_matches_tflm(graph, x[0][None])
+
+
+@pytest.mark.parametrize("shape, axis, in_q, out_q", [
+    ((1, 128, 128, 3), (1, 2), (0.02, -128), (0.0001, 5)),  # 16384 values, output far finer
+    ((1, 1, 1, 3000), (3,), (0.5, 127), (8.0, -128)),  # thousands of channels, coarser out
+    ((2, 3, 1, 1), (0, 1, 2, 3), (1e-5, 0), (1e-5, 0)),  # every dim
+])
+def test_mean_of_adversarial_windows_matches_tflm(shape, axis, in_q, out_q):
+    rng = np.random.default_rng(0)
+    for keep_dims in (False, True):
+        graph = reduce_graph("MEAN", shape, axis, keep_dims, in_q, out_q)
+        assert_matches_tflm(graph, int8_batch(rng, shape, samples=1))
+
+
+def test_mul_of_thousands_of_channels_matches_tflm():
+    rng = np.random.default_rng(1)
+    graph = binary_graph("MUL", (1, 2, 2, 2048), (1, 1, 1, 2048), (0.05, -3), (1 / 256, -128),
+                         (0.02, 10), activation="NONE")
+    assert_matches_tflm(graph, int8_batch(rng, (1, 2, 2, 2048), samples=1),
+                        int8_batch(rng, (1, 1, 1, 2048), samples=1))

@@ -91,3 +91,19 @@ def test_table_kernel_runs_each_activation_as_its_reference(runtime, in_q, out_q
     x = data.draw(int8_arrays((3, 5, 7)))
     assert np.array_equal(runtime.lut(lookup_table(spec.reference, p), x),
                           spec.evaluate(p, [x], (3, 5, 7)))
+
+
+def test_mean_of_a_large_window_and_mul_of_many_channels(runtime):
+    rng = np.random.default_rng(0)
+    graph = reduce_graph("MEAN", (1, 128, 128, 3), (1, 2), True, (0.02, -128), (0.0001, 5))
+    spec, p = _prepared(graph)
+    x = rng.integers(-128, 128, (1, 128, 128, 3), dtype=np.int8)
+    out = runtime.reduce(spec.c_kernel, _fields(p), x, (1, 2), (1, 1, 1, 3))
+    assert np.array_equal(out, spec.evaluate(p, [x], (1, 1, 1, 3)))
+    graph = binary_graph("MUL", (1, 2, 2, 2048), (1, 1, 1, 2048), (0.05, -3), (1 / 256, -128),
+                         (0.02, 10), activation="NONE")
+    spec, p = _prepared(graph)
+    x1 = rng.integers(-128, 128, (1, 2, 2, 2048), dtype=np.int8)
+    x2 = rng.integers(-128, 128, (1, 1, 1, 2048), dtype=np.int8)
+    out = runtime.broadcast(spec.c_kernel, "ekd_mul_params", _fields(p), x1, x2)
+    assert np.array_equal(out, spec.evaluate(p, [x1, x2], (1, 2, 2, 2048)))
