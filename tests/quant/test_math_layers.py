@@ -14,7 +14,7 @@ from edgekd.frontends.tflite import save_tflite
 from edgekd.quant import convert, prepare_qat, quantize, train_qat
 from edgekd.quant.model import build_quant_model
 from edgekd.quant.ptq import calibrate
-from edgekd.reference import run_all
+from edgekd.interpreter import run_all
 from edgekd.verify.host import verify_host
 
 
