@@ -33,3 +33,8 @@ class BoardFitError(EdgeKDError):
 
 class VerificationError(EdgeKDError):
     """Generated code ran but did not produce the reference's bytes, hung or faulted."""
+
+
+class InternalError(EdgeKDError):
+    """edgekd caught itself about to produce something it cannot prove right (an arena
+    plan that may overwrite a byte still needed): a bug in edgekd, not in the input."""

@@ -258,7 +258,8 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
             continue
         for name in _elementwise_inputs(node):
             g = groups[find(name)]
-            if g.location == ARENA and g.last == step and g.nbytes == out.nbytes:
+            if (g.location == ARENA and g.last == step and g.nbytes == out.nbytes
+                    and _read_once(graph, node, name, find)):
                 merge(name, node.outputs[0])
                 break
     for step, node in enumerate(graph.nodes if overlap is not None else ()):
@@ -269,7 +270,7 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
             continue
         a, b = groups[find(source)], groups[find(target)]
         if (a is b or a.location != ARENA or b.location != ARENA or a.last != step
-                or b.first != step):
+                or b.first != step or not _read_once(graph, node, source, find)):
             continue
         lead = overlap(graph, step, node)
         # A lead as long as the output gains no byte, and would only tie the two down.
@@ -323,6 +324,16 @@ def _elementwise_inputs(node: Node) -> list[str]:
     if "residual" in node.attrs:
         return [node.inputs[3]]
     return []
+
+
+def _read_once(graph: Graph, node: Node, name: str, find: Callable[[str], str]) -> bool:
+    """Whether ``name``'s bytes are read by ``node`` through that one operand only. A layer
+    may write over an input it reads in one known order (element for element, or a
+    window in raster order), not over one it also reads another way: the convolution of
+    ``ADD(x, CONV(x))`` fused reads ``x`` as its window and as its skip."""
+    group = find(name)
+    operands = [n for n in node.inputs if n and not graph.tensor(n).is_constant]
+    return sum(find(n) == group for n in operands) == 1
 
 
 def _scratch_sizes(graph: Graph, scratch_bytes) -> dict[int, int]:

@@ -20,6 +20,7 @@ from edgekd.codegen.identifiers import IdentifierScope, c_comment_name, c_identi
 from edgekd.codegen import kernels
 from edgekd.codegen.choice import generator_graph, plan_for
 from edgekd.codegen.layers import C_TYPES, LayerCode, WeightArray, c_float, guard_weights, layer_code
+from edgekd.codegen.plan_check import check_plan
 from edgekd.codegen.planner import ALIGNMENT, INPUT, ArenaPlan, align_up
 from edgekd.errors import EdgeKDError, GraphError
 from edgekd.ir import Graph, Tensor
@@ -80,7 +81,9 @@ def generate(graph: Graph, name: str, plan: ArenaPlan | None = None) -> dict[str
 def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> GeneratedModel:
     """As ``generate``, also returning the plan, layers and weights it used.
 
-    ``plan`` overrides the planner (tests use it to check that a wrong plan is caught).
+    ``plan`` overrides the planner and skips the plan's proof (tests use it to check that
+    a wrong plan is caught); the planner's own plan is refused with ``InternalError``
+    unless codegen/plan_check.py proves it safe.
     """
     name = model_identifier(name)
     graph.validate()
@@ -90,6 +93,7 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
     graph = generator_graph(graph)
     if plan is None:
         plan = plan_for(graph)
+        check_plan(graph, plan)
     weights: dict[str, WeightArray] = {}
     layers = [layer_code(graph, plan, index, node, name, weights)
               for index, node in enumerate(graph.nodes)]
