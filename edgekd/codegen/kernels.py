@@ -16,6 +16,7 @@ may call has a write order, and at the lead all of them allow.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy as np
 from edgekd.codegen.fusion import conv_of, residual_of
 from edgekd.codegen.inplace import RasterOrder, Window, raster_lead
 from edgekd.codegen.optimized import add_fast_ok, direct_ok, optimized_kernel
+from edgekd.codegen.planner import ALIGNMENT
 from edgekd.ir import Graph, Node
 from edgekd.reference import params as prepare
 from edgekd.registry import op_spec
@@ -154,7 +156,8 @@ def layer_variants(graph: Graph, node: Node) -> list[KernelVariant]:
         variants.append(KernelVariant(MVE, "ekd_add_s8_mve", None))
     fast = optimized_kernel(graph, node)  # every target: Arm DSP where present, else C
     if fast is not None:
-        order = RasterOrder(fast.group, fast.reads_first) if fast.group else None
+        order = (RasterOrder(fast.group, fast.reads_first, fast.channel_major)
+                 if fast.group else None)
         variants.append(KernelVariant(None, fast.kernel, order, scratch=fast.scratch,
                                       filter=fast.filter, bias=fast.bias))
     elif portable:
@@ -190,12 +193,16 @@ def inplace_lead(graph: Graph, node: Node) -> int | None:
     window = window_of(graph, node)
     if window is None:
         return None
-    leads = []
+    leads, unit = [], 1
     for variant in layer_variants(graph, node):
         if variant.order is None:
             return None
         leads.append(raster_lead(window, variant.order))
-    return max(0, *leads) if leads else None
+        if variant.order.channel_major:  # whole pixels (inplace.py)
+            unit = math.lcm(window.in_shape[3], ALIGNMENT)
+    if not leads:
+        return None
+    return -(-max(0, *leads) // unit) * unit
 
 
 def direct_block_bytes(depth: int) -> int:

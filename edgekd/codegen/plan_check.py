@@ -269,6 +269,10 @@ def _window_safe(w: Window, order: RasterOrder, in_offset: int, out_offset: int)
     low, high = window_reads(w)
     pixels = low.size
     in_c, out_c = w.in_shape[3], w.out_shape[3]
+    if order.channel_major and (in_c != out_c or (in_offset - out_offset) % in_c):
+        # A sweep per channel group: only whole pixels apart does a write land on its
+        # own channel (inplace.py), else on a channel a later sweep still reads.
+        return False
     big = np.iinfo(np.int64).max // 4
     # pending[k]: reads of output pixels k.. (suffix min / max); pending[pixels]: none.
     pending_low = np.append(np.minimum.accumulate(low[::-1])[::-1], big)

@@ -26,7 +26,8 @@ from edgekd.codegen.render import GeneratedModel, generate_model, model_identifi
 from edgekd.errors import EdgeKDError, VerificationError
 from edgekd.ir import Graph
 from edgekd.verify.cffi_build import (
-    RUNTIME_HEADER, RUNTIME_INCLUDE, compile_module, header_cdef, runtime_sources,
+    RUNTIME_HEADER, RUNTIME_INCLUDE, compile_archive, compile_module, header_cdef,
+    runtime_sources,
 )
 
 GUARD_BYTES = 64  # after the arena: written by nothing, checked after every inference
@@ -314,10 +315,15 @@ def build_host_harness(generated: GeneratedModel, poison: bool = True,
                                  ({name}_output_t *)(void *)output, arena);
         }}
     """
+    # The runtime is compiled once (per flags) for every model: a model's build compiles
+    # its own two files only.
+    runtime = compile_archive("ekd_runtime", runtime_sources(), [RUNTIME_INCLUDE],
+                              extra_compile_args=extra_compile_args)
     ffi, lib = compile_module(
-        f"ekd_host_{name}", cdef, [source_dir / f"{name}_weights.c", *runtime_sources()],
+        f"ekd_host_{name}", cdef, [source_dir / f"{name}_weights.c"],
         [source_dir, RUNTIME_INCLUDE], extra_compile_args=extra_compile_args,
-        define_macros=[("EKD_POISON", None)] if poison else [], preamble=preamble)
+        define_macros=[("EKD_POISON", None)] if poison else [], preamble=preamble,
+        extra_objects=[runtime])
     _check_scratch(generated, ffi, lib)
     return HostHarness(generated, ffi, lib)
 

@@ -14,8 +14,9 @@ import pytest
 
 from edgekd.codegen.inplace import raster_lead
 from edgekd.codegen.kernels import (
-    PORTABLE_ORDERS, KernelVariant, layer_variants, variant_operands, window_of,
+    PORTABLE_ORDERS, KernelVariant, inplace_lead, layer_variants, variant_operands, window_of,
 )
+from edgekd.codegen.planner import align_up
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.registry import op_spec
 from edgekd.shapes import conv_output_size
@@ -116,9 +117,15 @@ def test_host_kernels_run_in_place_at_their_lead(runtime, op, seed):
     variants = [v for v in layer_variants(graph, node) if v.guard is None]
     if portable not in [v.kernel for v in variants]:
         variants.append(KernelVariant(None, portable, PORTABLE_ORDERS[portable]))
+    planned = inplace_lead(graph, node)  # for the kernels the layer calls
+    calls = [v.kernel for v in layer_variants(graph, node)]
     for variant in variants:
         if variant.order is None:
             continue  # never planned in place (inplace_lead is None for the layer)
         lead = max(0, raster_lead(window_of(graph, node), variant.order))
-        got = run_in_place(runtime, graph, node, variant, lead, x)
-        assert np.array_equal(got, expected), f"{variant.kernel} in place at lead {lead}"
+        # Its own lead, and the layer's as the planner places it: aligned, and the
+        # largest of its kernels' (a lead whole pixels long for a channel-major kernel).
+        at_planned = [align_up(planned)] if planned is not None and variant.kernel in calls else []
+        for at in {lead, *at_planned}:
+            got = run_in_place(runtime, graph, node, variant, at, x)
+            assert np.array_equal(got, expected), f"{variant.kernel} in place at lead {at}"
