@@ -145,16 +145,21 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
         compared.append("tflm: not run (no kernel for "
                         f"{', '.join(sorted({n.op for n in graph.nodes} & set(TFLM_LACKS)))})")
     elif tflite_path is not None and tflm:
-        from edgekd.verify.tflm import run_tflm_tensors, tflm_arena_bytes
+        from edgekd.verify.isolated import OracleCrashed
+        from edgekd.verify.tflm import tflm_oracle
 
-        tflm_tensors = run_tflm_tensors(tflite_path, samples)
-        oracles["tflm"] = {t: v for t, v in tflm_tensors.items() if t in c_tensors}
-        missing = [t for t in (*graph.outputs, *_pre_softmax(graph)) if t not in oracles["tflm"]]
-        if missing:
-            raise VerificationError(f"{tflite_path}: TFLM reports no tensor {missing[0]!r}")
-        compared.append(f"tflm: {len(oracles['tflm'])} tensors incl. outputs"
-                        + (" and pre-softmax logits" if _pre_softmax(graph) else ""))
-        tflm_arena = tflm_arena_bytes(tflite_path)
+        try:
+            tflm_tensors, tflm_arena = tflm_oracle(tflite_path, samples, every_tensor=True)
+        except OracleCrashed as crash:
+            compared.append(f"tflm: not compared, {crash.args[0].split(': ', 1)[-1]}")
+        else:
+            oracles["tflm"] = {t: v for t, v in tflm_tensors.items() if t in c_tensors}
+            missing = [t for t in (*graph.outputs, *_pre_softmax(graph))
+                       if t not in oracles["tflm"]]
+            if missing:
+                raise VerificationError(f"{tflite_path}: TFLM reports no tensor {missing[0]!r}")
+            compared.append(f"tflm: {len(oracles['tflm'])} tensors incl. outputs"
+                            + (" and pre-softmax logits" if _pre_softmax(graph) else ""))
 
     bad_samples, first = _compare(generated, c_tensors, oracles)
     return VerifyResult(
