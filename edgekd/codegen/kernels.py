@@ -25,6 +25,7 @@ from edgekd.codegen.fusion import conv_of, residual_of
 from edgekd.codegen.inplace import RasterOrder, Window, raster_lead
 from edgekd.codegen.optimized import add_fast_ok, direct_ok, optimized_kernel
 from edgekd.codegen.planner import ALIGNMENT
+from edgekd.codegen.ranges import fast_shifts
 from edgekd.ir import Graph, Node
 from edgekd.reference import params as prepare
 from edgekd.registry import op_spec
@@ -118,6 +119,10 @@ def layer_variants(graph: Graph, node: Node) -> list[KernelVariant]:
     if node.attrs.get("low_memory"):
         return direct_variants(graph, node)
     portable = op_spec(node.op).c_kernel
+    if node.op in ("CONV_2D", "DEPTHWISE_CONV_2D") and not fast_shifts(
+            prepare.prepare_conv(graph, node)):
+        # A shift above 30 (codegen/ranges.py): only the portable kernel takes it.
+        return [KernelVariant(None, portable, PORTABLE_ORDERS.get(portable))]
     variants: list[KernelVariant] = []
     if node.op == "CONV_2D":
         w = graph.tensor(node.inputs[1])

@@ -17,6 +17,7 @@ from edgekd.codegen.identifiers import c_comment_name
 from edgekd.codegen import kernels, optimized
 from edgekd.codegen.fusion import conv_of, residual_of
 from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
+from edgekd.codegen.ranges import range_problem
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node, Tensor
 from edgekd.reference import params as prepare
@@ -193,8 +194,10 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                       macs=node_macs(graph, conv_of(node)), uses=uses)
     # A fused layer's convolution requantizes to its own output first (fusion.py).
     p = spec.prepare(graph, conv_of(node)) if spec.prepare else None
+    _check_ranges(where, p)
     if residual:
         add = prepare.prepare_add(graph, residual.add)
+        _check_ranges(where, add)
         if residual.conv_operand == 1:  # the kernels take the convolution as input 1
             add = _swap_add_inputs(add)
         layer.residual_params = _struct_fields(add)
@@ -254,6 +257,13 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                            placement.nbytes))
     layer.poison = plan.dead_after(index)
     return layer
+
+
+def _check_ranges(where: str, params) -> None:
+    """Refuse parameters the C runtime would refuse at every call (codegen/ranges.py)."""
+    problem = range_problem(params) if params is not None else None
+    if problem:
+        raise UnsupportedError(f"{where}: {problem}, which the C runtime does not take")
 
 
 def _swap_add_inputs(p):
