@@ -23,6 +23,7 @@ import numpy as np
 from edgekd.codegen import default_model_name
 from edgekd.codegen.planner import INPUT, OUTPUT
 from edgekd.codegen.render import GeneratedModel, generate_model, model_identifier, write_files
+from edgekd.budgets import BATCH
 from edgekd.errors import EdgeKDError, VerificationError
 from edgekd.ir import Graph
 from edgekd.verify.cffi_build import (
@@ -102,6 +103,7 @@ def random_inputs(graph: Graph, count: int, seed: int = 0) -> np.ndarray:
     if count < 1:
         raise EdgeKDError(f"graph {graph.name!r}: need at least one input, got {count}")
     tensor = graph.tensor(graph.inputs[0])
+    BATCH.check(f"graph {graph.name!r}", count * tensor.nbytes, f"{count} inputs")
     rng = np.random.default_rng(seed)
     shape = (count, *tensor.shape)
     if tensor.dtype == "int8":
@@ -132,6 +134,10 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     if generated is None:
         generated = generate_model(graph, name)
     samples = _input_batch(graph, inputs, seed)
+    # Every tensor of every sample is kept, by the C's taps and by the reference.
+    BATCH.check(str(model) if tflite_path else f"graph {graph.name!r}",
+                2 * len(samples) * sum(p.nbytes for p in generated.plan.tensors.values()),
+                f"{len(samples)} samples of every tensor")
     harness = build_host_harness(generated, poison=poison)
     c_tensors = harness.run(samples)
 

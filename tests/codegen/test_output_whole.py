@@ -18,7 +18,7 @@ import pytest
 from edgekd.codegen import compile_model, generate, write_sources
 from edgekd.codegen.render import STAGING_TAG, model_identifier
 from edgekd.errors import EdgeKDError
-from edgekd.frontends import save_model
+from edgekd.frontends import load_model, save_model
 from edgekd.verify.cffi_build import RUNTIME_INCLUDE, RUNTIME_SRC
 
 from .graphs import small_cnn
@@ -114,7 +114,7 @@ def test_a_compile_killed_anywhere_leaves_a_whole_set(tmp_path):
     """SIGKILL at random points of `edgekd compile` (50 runs, two models by turns into
     one folder): the folder holds the last complete set or the new one, never a mix."""
     models = [save_model(small_cnn(seed=seed), tmp_path / f"m{seed}.tflite") for seed in (0, 1)]
-    sets = [generate(small_cnn(seed=seed), "net") for seed in (0, 1)]
+    sets = [generate(load_model(m), "net") for m in models]
     out = tmp_path / "out"
     command = [sys.executable, "-m", "edgekd.cli", "compile", "--name", "net", "-o", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
