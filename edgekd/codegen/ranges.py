@@ -14,7 +14,8 @@ import dataclasses
 import numpy as np
 
 from edgekd.reference.params import (
-    AddParams, ConvParams, FullyConnectedParams, PoolParams, SoftmaxParams,
+    AddParams, ConvParams, DynamicFullyConnectedParams, FullyConnectedParams, PoolParams,
+    SoftmaxParams,
 )
 
 SHIFT_MIN, SHIFT_MAX = -31, 1024  # EKD_SHIFT_MIN, EKD_SHIFT_MAX
@@ -29,6 +30,8 @@ ADD_LEFT_SHIFT_MAX = 22
 def range_problem(params) -> str | None:
     """What in ``params`` (a record of edgekd.reference.params) the C runtime refuses, or
     None."""
+    if isinstance(params, DynamicFullyConnectedParams):
+        return None  # float arithmetic: no integer ranges
     fields = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else {}
     for name, value in fields.items():
         if name.endswith("_offset") and not -OFFSET_LIMIT <= value <= OFFSET_LIMIT:

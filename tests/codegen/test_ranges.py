@@ -68,3 +68,10 @@ def test_parameters_the_runtime_refuses_are_named():
         dataclasses.replace(add, input1_offset=300))
     assert "activation range [5, 4]" in ranges.range_problem(
         dataclasses.replace(add, activation_min=5, activation_max=4))
+
+
+def test_float_layers_have_no_integer_ranges():
+    from tests.codegen.test_dynamic_layer import two_layer_graph
+    from edgekd.codegen import generate_model
+
+    assert generate_model(two_layer_graph(), "two").files  # float clamps of +-FLT_MAX
