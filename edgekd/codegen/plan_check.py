@@ -30,6 +30,7 @@ import numpy as np
 
 from edgekd.codegen.inplace import RasterOrder, Window
 from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
+from edgekd.codegen.prepare import WINDOW_OPS, layer_record
 from edgekd.errors import InternalError
 from edgekd.ir import Graph, Node
 
@@ -218,20 +219,17 @@ def _role(node: Node, slot: int) -> str:
         return ELEMENTWISE
     if "residual" in node.attrs:
         return WINDOW if slot == 0 else ELEMENTWISE if slot == 3 else ANY
-    from edgekd.codegen.kernels import WINDOW_OPS
-
     return WINDOW if node.op in WINDOW_OPS and slot == 0 else ANY
 
 
 def _window_problem(graph: Graph, node: Node, in_offset: int, out_offset: int) -> str | None:
     """None if every kernel the window layer may call, in its write order, reads each
     input byte before it writes over it at these offsets; else why not."""
-    from edgekd.codegen.kernels import layer_variants, window_of
-
-    window = window_of(graph, node)
+    record = layer_record(graph, node)
+    window = record.window
     if window is None:
         return "not a window over 4-D tensors"
-    for variant in layer_variants(graph, node):
+    for variant in record.variants:
         if variant.order is None:
             return f"{variant.kernel} states no write order"
         if not _window_safe(window, variant.order, in_offset, out_offset):

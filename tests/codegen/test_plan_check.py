@@ -10,9 +10,9 @@ import pytest
 
 from edgekd.codegen import generate_model, render
 from edgekd.codegen.choice import generator_graph, plan_for
-from edgekd.codegen.fusion import residual_of
+from edgekd.codegen.residual import residual_of
 from edgekd.codegen.inplace import RasterOrder, Window, lowest_reads, raster_lead
-from edgekd.codegen.layers import overlap_lead, scratch_bytes
+from edgekd.codegen.prepare import overlap_lead, scratch_bytes
 from edgekd.codegen.plan_check import check_plan, plan_problem, window_reads
 from edgekd.codegen.planner import ALIGNMENT, ARENA, INPUT, plan_arena
 from edgekd.errors import InternalError

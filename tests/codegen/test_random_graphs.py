@@ -32,8 +32,8 @@ def test_the_generator_covers_every_situation():
     """Over the quick subset's seeds and a few more: every op the generated C runs, the
     fused conv-of-skip residual, layers in place, RESHAPE aliases."""
     from edgekd.codegen.choice import generator_graph, plan_for
-    from edgekd.codegen.fusion import residual_of
-    from edgekd.codegen.layers import LAYER_TEMPLATES
+    from edgekd.codegen.residual import residual_of
+    from edgekd.ir import OPS
 
     ops, fused_own_skip, in_place = set(), 0, 0
     for seed in range(60):
@@ -46,5 +46,5 @@ def test_the_generator_covers_every_situation():
             fused_own_skip += residual is not None and residual.skip == node.inputs[0]
             in_place += node.op != "RESHAPE" and any(
                 plan.tensors[out].alias_of for out in node.outputs)
-    assert ops == set(LAYER_TEMPLATES)
+    assert ops == set(OPS)
     assert fused_own_skip and in_place

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from edgekd.codegen.inplace import raster_lead
-from edgekd.codegen.kernels import (
-    PORTABLE_ORDERS, KernelVariant, inplace_lead, layer_variants, variant_operands, window_of,
-)
+from edgekd.codegen.kernel_table import Layer, portable_row
+from edgekd.codegen.kernels import variant_operands
 from edgekd.codegen.planner import align_up
+from edgekd.codegen.prepare import layer_record
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.registry import op_spec
 from edgekd.shapes import conv_output_size
@@ -113,19 +113,20 @@ def test_host_kernels_run_in_place_at_their_lead(runtime, op, seed):
     spec = op_spec(node.op)
     inputs = [x] + [graph.tensor(n).data for n in node.inputs[1:]]
     expected = spec.evaluate(spec.prepare(graph, node), inputs, graph.tensor("y").shape)
-    portable = spec.c_kernel
-    variants = [v for v in layer_variants(graph, node) if v.guard is None]
-    if portable not in [v.kernel for v in variants]:
-        variants.append(KernelVariant(None, portable, PORTABLE_ORDERS[portable]))
-    planned = inplace_lead(graph, node)  # for the kernels the layer calls
-    calls = [v.kernel for v in layer_variants(graph, node)]
+    record = layer_record(graph, node)
+    portable = portable_row(node.op)
+    variants = [v for v in record.variants if v.guard is None]
+    if portable.name not in [v.kernel for v in variants]:
+        variants.append(portable.variant(Layer(graph, node)))
+    calls = [v.kernel for v in record.variants]
     for variant in variants:
         if variant.order is None:
-            continue  # never planned in place (inplace_lead is None for the layer)
-        lead = max(0, raster_lead(window_of(graph, node), variant.order))
+            continue  # never planned in place (the layer's lead is None)
+        lead = max(0, raster_lead(record.window, variant.order))
         # Its own lead, and the layer's as the planner places it: aligned, and the
-        # largest of its kernels' (a lead whole pixels long for a channel-major kernel).
-        at_planned = [align_up(planned)] if planned is not None and variant.kernel in calls else []
-        for at in {lead, *at_planned}:
+        # largest of its kernels' (whole pixels for a channel-major kernel, inplace.py).
+        planned = [align_up(record.lead)] if record.lead is not None and \
+            variant.kernel in calls else []
+        for at in {lead, *planned}:
             got = run_in_place(runtime, graph, node, variant, at, x)
             assert np.array_equal(got, expected), f"{variant.kernel} in place at lead {at}"
