@@ -220,6 +220,8 @@ def _compare(generated: GeneratedModel, c_tensors: dict[str, np.ndarray],
             if got.dtype != expected.dtype:
                 raise VerificationError(f"tensor {tensor!r}: {against} gives {expected.dtype}, "
                                         f"C gives {got.dtype}")
+            # Bytes compared: a float reference tensor may be a strided view.
+            got, expected = np.ascontiguousarray(got), np.ascontiguousarray(expected)
             differs = (got.view(np.uint8) != expected.view(np.uint8)).reshape(len(got), -1)
             rows = np.flatnonzero(differs.any(axis=1))
             bad.update(int(r) for r in rows)

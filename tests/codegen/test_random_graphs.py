@@ -48,3 +48,9 @@ def test_the_generator_covers_every_situation():
                 plan.tensors[out].alias_of for out in node.outputs)
     assert ops == set(OPS)
     assert fused_own_skip and in_place
+
+
+def test_a_float_tensor_held_as_a_strided_view_is_compared_by_bytes():
+    """Random graph 1118 (make fuzz): a float reference tensor that is no contiguous
+    array once made the comparison raise instead of compare."""
+    check_random_graph(1118)
