@@ -15,8 +15,11 @@ arithmetic only (the C version has no floats and no malloc):
    accumulated in 64 bits;
 6. log: log2(energy + 1) in Q16 from the leading-one position and a 257-entry table with
    linear interpolation, minus 2 * shift (the normalization's gain on the power);
-7. output: round(4 * log2) - 128, clamped to int8, so a feature step is 0.75 dB and
-   feature q stands for log2(energy) = (q + 128) / 4 (FEATURE_SCALE, FEATURE_ZERO_POINT).
+7. output: round(8 * (log2 - 25)), clamped to int8: a feature step is 0.375 dB, and feature
+   q stands for log2(energy) - 25 = q / 8, so a network whose int8 input has scale 1/8 and
+   zero point 0 (FEATURE_SCALE, FEATURE_ZERO_POINT) takes the features as they are. The
+   offset puts the int8 range where speech is: log2 energies of 9..41 (1 s clips at any
+   level; digital silence, log2 0, clamps to -128).
 
 Integer semantics: >> on negative values is arithmetic (floor), as GCC and Clang do on every
 board. The constants below are computed once in floating point here; the C code gets them as
@@ -37,8 +40,10 @@ LOWER_HZ, UPPER_HZ = 125.0, 7500.0
 NORMALIZED_BITS = 14  # a frame's peak after block normalization is below 2^14
 LOG_TABLE_BITS = 8  # log2(1 + i / 256) tabulated, linear in between
 LOG_FRACTION_BITS = 16
-FEATURE_SCALE = 0.25  # a feature step in log2 units (0.75 dB)
-FEATURE_ZERO_POINT = -128  # feature q means log2(energy) = (q - FEATURE_ZERO_POINT) * FEATURE_SCALE
+FEATURE_STEPS_PER_LOG2 = 8
+LOG2_OFFSET = 25  # feature 0 is log2(energy) = 25
+FEATURE_SCALE = 1 / FEATURE_STEPS_PER_LOG2  # feature q means log2(energy) - 25 = q * FEATURE_SCALE
+FEATURE_ZERO_POINT = 0
 
 
 def num_frames(num_samples: int) -> int:
@@ -192,6 +197,6 @@ def _bit_length(x: np.ndarray) -> np.ndarray:
 
 
 def quantize_log2(log2_q16: np.ndarray) -> np.ndarray:
-    """round(4 * log2) - 128, clamped to int8."""
-    quarter = (log2_q16 + (1 << (LOG_FRACTION_BITS - 3))) >> (LOG_FRACTION_BITS - 2)
-    return np.clip(quarter + FEATURE_ZERO_POINT, -128, 127).astype(np.int8)
+    """round(8 * log2) - 200, clamped to int8."""
+    eighths = (log2_q16 + (1 << (LOG_FRACTION_BITS - 4))) >> (LOG_FRACTION_BITS - 3)
+    return np.clip(eighths - LOG2_OFFSET * FEATURE_STEPS_PER_LOG2, -128, 127).astype(np.int8)

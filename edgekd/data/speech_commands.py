@@ -7,7 +7,7 @@ splits (relative paths, one a line; every other file trains), and `_background_n
 long noise recordings. The 12-class task keeps 10 words, maps every other word to
 `_unknown_` and makes `_silence_` clips from the background noise. As in TensorFlow's
 speech_commands example, unknown and silence each get about a tenth of a split: as many
-clips as the mean keyword class, so all 12 classes weigh about the same.
+clips as the mean keyword class (of those present), so all 12 classes weigh about the same.
 """
 from __future__ import annotations
 
@@ -128,7 +128,8 @@ def _real_split(root: Path, rels: list[str], noise: list[np.ndarray],
     words = [rel.split("/")[0] for rel in rels]
     known = [i for i, w in enumerate(words) if w in KEYWORDS]
     unknown = [i for i, w in enumerate(words) if w not in KEYWORDS]
-    share = max(1, round(len(known) / len(KEYWORDS))) if known else len(unknown)
+    present = {words[i] for i in known}
+    share = max(1, round(len(known) / len(present))) if known else len(unknown)
     unknown = sorted(rng.permutation(unknown)[:share].tolist())
     chosen = known + unknown
     chosen.sort()

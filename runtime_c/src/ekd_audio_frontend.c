@@ -11,7 +11,7 @@
 #define NORMALIZED_BITS 14
 #define LOG_FRACTION_BITS 16
 #define LOG_TABLE_BITS 8
-#define FEATURE_ZERO_POINT (-128)
+#define FEATURE_OFFSET 200 /* 8 steps per log2 unit, times the log2 offset 25 */
 
 static int32_t bit_length_u32(uint32_t x)
 {
@@ -115,15 +115,15 @@ void ekd_audio_frame_features(const int16_t *samples, ekd_audio_scratch *scratch
         const int32_t first = ekd_audio_mel_first_bin[channel];
         const uint16_t *weight = &ekd_audio_mel_weights_q15[ekd_audio_mel_weight_offset[channel]];
         uint64_t energy = 0;
-        int32_t log2, quarter;
+        int32_t log2, q;
         for (k = 0; k < ekd_audio_mel_bin_count[channel]; k++) {
             const int32_t re = scratch->re[first + k], im = scratch->im[first + k];
             const uint32_t power = (uint32_t)(re * re) + (uint32_t)(im * im); /* < 2^30 */
             energy += (uint64_t)power * weight[k];
         }
         log2 = log2_q16(energy + 1u) - 2 * shift * (1 << LOG_FRACTION_BITS);
-        quarter = ((log2 + (1 << (LOG_FRACTION_BITS - 3))) >> (LOG_FRACTION_BITS - 2)) + FEATURE_ZERO_POINT;
-        features[channel] = (int8_t)(quarter < -128 ? -128 : quarter > 127 ? 127 : quarter);
+        q = ((log2 + (1 << (LOG_FRACTION_BITS - 4))) >> (LOG_FRACTION_BITS - 3)) - FEATURE_OFFSET;
+        features[channel] = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
     }
 }
 

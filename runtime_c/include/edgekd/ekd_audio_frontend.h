@@ -3,8 +3,8 @@
  * arithmetic only (no floats, no malloc, no state), bit-exact with the numpy spec
  * edgekd/audio/frontend.py, which documents every step: Hann window (30 ms every 20 ms),
  * block normalization, 512-point fixed-point FFT, power, 40 mel filters (125-7500 Hz),
- * log2 in Q16, and round(4 * log2) - 128 as int8 (feature q stands for
- * log2(energy) = (q + 128) / 4).
+ * log2 in Q16, and round(8 * (log2 - 25)) as int8 (feature q stands for
+ * log2(energy) - 25 = q / 8: a network input of scale 1/8, zero point 0).
  */
 #ifndef EDGEKD_EKD_AUDIO_FRONTEND_H
 #define EDGEKD_EKD_AUDIO_FRONTEND_H
