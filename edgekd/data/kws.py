@@ -56,13 +56,14 @@ def frontend_key() -> str:
 def split_features(split: ClipSplit, cache: Path | None, what: str) -> np.ndarray:
     """int8 features (N, frames, channels) of a split's clips (epoch 0), cached as .npy."""
     from edgekd.audio import frontend
+    from edgekd.audio.host import fast_features
 
     path = cache / f"{what}-{frontend_key()}.npy" if cache is not None else None
     if path is not None and path.is_file():
         return np.load(path)
     out = []
     for start in range(0, len(split), _BATCH):
-        out.append(frontend.features(split.audio(np.arange(start, min(start + _BATCH, len(split))))))
+        out.append(fast_features(split.audio(np.arange(start, min(start + _BATCH, len(split))))))
         print(f"\rfeatures {what}: {start + len(out[-1])}/{len(split)}", end="", file=sys.stderr,
               flush=True)
     print(file=sys.stderr)

@@ -38,7 +38,8 @@ SIZES = {  # clips per split; babble bank: tracks per split x seconds per track
     "small": {"train": 480, "val": 120, "test": 120, "babble": (1, 2.0)},
     "full": {"train": 120_000, "val": 15_000, "test": 30_000, "babble": (16, 12.0)},
 }
-CHUNK = 500  # clips per fresh espeak-ng process: fixed, so results do not depend on --jobs
+CHUNK = 2000  # clips per fresh espeak-ng process (fixed: results must not depend on --jobs);
+# a process start costs about 1 s of CPU (numpy, scipy), 2000 clips about 8
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "eight", "five", "four", "happy", "house",
                  "marvin", "nine", "one", "seven", "sheila", "six", "three", "tree", "two",
                  "wow", "zero", "backward", "forward", "follow", "learn", "visual")
