@@ -84,6 +84,8 @@ def build(out: str | Path | None = None, size: str = "small", seed: int = 0, job
             return out
         raise EdgeKDError(f"{out}: holds a different kws set (size {manifest.get('size')}, "
                           f"seed {manifest.get('seed')}); choose another --out")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise EdgeKDError(f"{out}: exists and is not a kws set; choose a new or empty --out")
     from edgekd.data import espeak
 
     started = time.monotonic()
@@ -123,7 +125,7 @@ def build(out: str | Path | None = None, size: str = "small", seed: int = 0, job
             {"seconds": round(seconds, 2), "clips_per_second": round(total / seconds, 1),
              "jobs": jobs, "bytes": _size_of(staging)}, indent=1) + "\n")
         if out.exists():
-            shutil.rmtree(out)
+            out.rmdir()  # empty, checked above
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -174,13 +176,13 @@ def _assign_groups(accents: list[list[str]], variants: list[str], seed: int) -> 
     return {s: {"voices": by_accent[s], "variants": by_variant[s]} for s in SPLITS}
 
 
-def _write_split(directory: Path, chunks: list[dict], babble: np.ndarray) -> None:
+def _write_split(directory: Path, chunks: list[dict], babble: dict) -> None:
     directory.mkdir(parents=True)
     words = [w for chunk in chunks for w in chunk.pop("speech")]
     lengths = np.array([len(w) for w in words], np.int64)
     arrays = {"speech": np.concatenate(words) if words else np.zeros(0, np.int16),
               "starts": np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
-              "lengths": lengths, "babble": babble}
+              "lengths": lengths, **babble}
     for key in chunks[0]:
         arrays[key] = np.concatenate([chunk[key] for chunk in chunks])
     for key, value in arrays.items():
@@ -273,15 +275,18 @@ def _draw_mix(rng: np.random.Generator, length: int) -> tuple[int, int, float, f
     return position, kind, snr, level
 
 
-def _babble_bank(seed: int, split: str, group: dict, tracks: int, seconds: float) -> np.ndarray:
-    """`tracks` babble recordings, each 6-9 talkers of this split's voices saying filler words."""
+def _babble_bank(seed: int, split: str, group: dict, tracks: int, seconds: float) -> dict:
+    """`tracks` babble recordings (`babble`), each of 6-9 talkers (`babble_talkers`) of this
+    split's voices saying filler words."""
     speaker = _Speaker()
     n = int(seconds * SAMPLE_RATE)
     bank = np.zeros((tracks, n), np.int16)
+    talkers = np.zeros(tracks, np.int64)
     for t in range(tracks):
         rng = np.random.default_rng([seed, SPLITS.index(split), 1 << 40, t])
         mixture = np.zeros(n)
-        for _ in range(int(rng.integers(BABBLE_TALKERS[0], BABBLE_TALKERS[1] + 1))):
+        talkers[t] = rng.integers(BABBLE_TALKERS[0], BABBLE_TALKERS[1] + 1)
+        for _ in range(talkers[t]):
             _, voice = group["voices"][rng.integers(len(group["voices"]))]
             variant = group["variants"][rng.integers(len(group["variants"]))]
             talk = np.zeros(n)
@@ -293,7 +298,7 @@ def _babble_bank(seed: int, split: str, group: dict, tracks: int, seconds: float
                 at += len(word) + int(rng.integers(0, SAMPLE_RATE * 3 // 20))  # 0-150 ms pause
             mixture += talk / max(np.sqrt(np.mean(talk ** 2)), 1e-12)
         bank[t] = np.clip(np.rint(mixture / np.sqrt(np.mean(mixture ** 2)) * 3000), -32768, 32767)
-    return bank
+    return {"babble": bank, "babble_talkers": talkers}
 
 
 # ---------------------------------------------------------------- reading the cache
@@ -342,4 +347,4 @@ def _generated_split(directory: Path) -> ClipSplit:
             out[row] = stored.clip(int(i), epoch)
         return out
 
-    return ClipSplit(np.asarray(arrays["label"], np.int64), speakers, read)
+    return ClipSplit(np.array(arrays["label"], np.int64), speakers, read)  # a writable copy

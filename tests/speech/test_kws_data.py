@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgekd.data import load_dataset
-from edgekd.data import speech_synth
+from edgekd.data import speech_mix, speech_synth
 from edgekd.data.speech_commands import (CLIP_SAMPLES, LABELS, SPLITS, load_speech_commands,
                                          write_wav)
 from edgekd.errors import EdgeKDError
@@ -61,6 +61,8 @@ def test_clips_are_one_second_balanced_and_fresh_noise_per_epoch(tiny_sets):
     assert audio.shape == (len(train), CLIP_SAMPLES) and audio.dtype == np.int16
     assert np.bincount(train.labels, minlength=len(LABELS)).min() == len(train) // len(LABELS)
     assert np.abs(audio.astype(np.int64)).max(axis=1).min() > 0  # no clip is digital silence
+    assert set(np.load(tiny_sets[0] / "train" / "snr_db.npy")) <= set(speech_mix.SNR_DB)
+    assert np.load(tiny_sets[0] / "train" / "babble_talkers.npy").min() >= 6
     assert train.audio(epoch=0).tobytes() == audio.tobytes()
     assert train.audio(epoch=1).tobytes() != audio.tobytes()
 
@@ -157,3 +159,11 @@ def test_cli_data_kws_rejects_a_foreign_directory(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"edgekd: error: {out}: holds a different kws set (size full, seed 0); choose another --out"]
+
+
+def test_cli_data_kws_never_writes_over_a_foreign_directory(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = subprocess.run([sys.executable, "-m", "edgekd.cli", "data", "kws", "--out", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "is not a kws set" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
