@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "test (default: small)")
     kws.add_argument("--seed", type=int, default=0)
     kws.add_argument("--jobs", type=int, default=2, help="worker processes, run under nice (default: 2)")
+    kws.add_argument("--wav", metavar="WAV_DIR",
+                     help="also write the clips as 16 kHz WAV files in the Speech Commands layout")
     kws.set_defaults(func=cmd_data_kws)
     report = sub.add_parser(
         "report", help="report.md and plots for a run directory",
@@ -385,6 +387,10 @@ def cmd_data_kws(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {s}" for s, n in manifest["clips"].items())
     print(f"{out}: {counts} clips; {stats['bytes'] / 1e6:.1f} MB; built at "
           f"{stats['clips_per_second']:.0f} clips/s with {stats['jobs']} process(es)")
+    if args.wav:
+        from edgekd.data.speech_synth import export_wavs
+
+        print(f"wrote {export_wavs(out, args.wav)} (Speech Commands layout)")
     return 0
 
 

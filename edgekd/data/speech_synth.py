@@ -15,6 +15,7 @@ word), from per-clip seeds, whatever the number of processes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -348,3 +349,37 @@ def _generated_split(directory: Path) -> ClipSplit:
         return out
 
     return ClipSplit(np.array(arrays["label"], np.int64), speakers, read)  # a writable copy
+
+
+# ---------------------------------------------------------------- export as Speech Commands
+
+def export_wavs(directory: str | Path, out: str | Path) -> Path:
+    """Write a generated set in the Speech Commands layout (a folder per spoken word, the two
+    lists, silence clips as `_background_noise_/SPLIT_silence.wav`), for listening (sox's
+    `play`) and for tools that read that layout. Clips are the stored epoch-0 mixes."""
+    from edgekd.data.speech_commands import BACKGROUND_DIR, write_wav
+
+    directory, out = Path(directory), Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise EdgeKDError(f"{out}: exists and is not empty; choose a new directory for the WAV files")
+    clips = load_generated(directory)
+    lists = {"val": [], "test": []}
+    (out / BACKGROUND_DIR).mkdir(parents=True)
+    for split_name in SPLITS:
+        split = clips.split(split_name)
+        words = np.load(directory / split_name / "word.npy")
+        audio = split.audio()
+        silence = [audio[i] for i in range(len(split)) if not words[i]]
+        if silence:
+            write_wav(out / BACKGROUND_DIR / f"{split_name}_silence.wav", np.concatenate(silence))
+        for i in np.flatnonzero(words != ""):
+            speaker = hashlib.sha256(str(split.speakers[i]).encode()).hexdigest()[:8]
+            rel = f"{words[i]}/{speaker}_nohash_{split_name}{i}.wav"
+            (out / words[i]).mkdir(exist_ok=True)
+            write_wav(out / rel, audio[i])
+            if split_name in lists:
+                lists[split_name].append(rel)
+    (out / "validation_list.txt").write_text("".join(f"{r}\n" for r in lists["val"]))
+    (out / "testing_list.txt").write_text("".join(f"{r}\n" for r in lists["test"]))
+    return out
+
