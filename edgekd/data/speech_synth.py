@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekd.atomic import atomic_file
 from edgekd.data import speech_mix
 from edgekd.data.speech_commands import (CLIP_SAMPLES, KEYWORDS, LABELS, SAMPLE_RATE, SPLITS,
                                          ClipSet, ClipSplit)
@@ -157,8 +158,8 @@ def _voice_inventory(context) -> tuple[list[list[str]], list[str]]:
     voices = [(v.language, v.file) for v in espeak.list_voices()]
     with context.Pool(1) as pool:
         accents, variants = pool.apply(_usable_voices, (voices, espeak.list_variants()))
-    _mkdir(cached.parent)
-    cached.write_text(json.dumps({"accents": accents, "variants": variants}) + "\n")
+    with atomic_file(cached) as stream:  # builds running side by side may read it
+        stream.write((json.dumps({"accents": accents, "variants": variants}) + "\n").encode())
     return accents, variants
 
 
