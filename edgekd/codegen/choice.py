@@ -23,9 +23,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterator
 
-from edgekd.codegen import kernels
-from edgekd.codegen.fusion import fusable_adds, fuse_add, residual_of
-from edgekd.codegen.layers import overlap_lead, scratch_bytes
+from edgekd.codegen.fusion import fusable_adds, fuse_add
+from edgekd.codegen.prepare import layer_record, overlap_lead, scratch_bytes
+from edgekd.codegen.residual import residual_of
 from edgekd.codegen.planner import ArenaPlan, plan_arena
 from edgekd.ir import Graph
 
@@ -35,7 +35,7 @@ def generator_graph(graph: Graph) -> Graph:
     graph = _lower_arena(graph)
     plan = plan_for(graph)
     for index, node in enumerate(graph.nodes):
-        if kernels.optional_scratch(graph, node) == 0:
+        if layer_record(graph, node).optional_scratch == 0:
             continue
         trial = _with_attr(graph, index, "scratch_granted")
         trial_plan = plan_for(trial)
@@ -70,8 +70,8 @@ def _steps(graph: Graph) -> Iterator[Graph]:
         yield fuse_add(graph, index)
     for index, node in enumerate(graph.nodes):
         if (not node.attrs.get("low_memory") and residual_of(node) is None
-                and scratch_bytes(graph, index, node) > 0
-                and kernels.direct_variants(graph, node)):
+                and layer_record(graph, node).scratch > 0
+                and layer_record(graph, node).direct):
             yield _with_attr(graph, index, "low_memory")
 
 

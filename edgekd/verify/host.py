@@ -134,7 +134,7 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     harness = build_host_harness(generated, poison=poison)
     c_tensors = harness.run(samples)
 
-    from edgekd.reference import run_all
+    from edgekd.interpreter import run_all
 
     reference = [run_all(graph, sample) for sample in samples]
     oracles = {"reference": {t: np.stack([r[t] for r in reference]) for t in c_tensors}}
