@@ -47,7 +47,10 @@ def load_dataset(spec: str, val_fraction: float = 0.15, test_fraction: float = 0
     from edgekd.data.kws import is_kws_spec, load_kws  # keyword spotting: kws, kws-small, DIR
 
     if is_kws_spec(spec):
-        return load_kws(spec)
+        from edgekd.data.speech_commands import LABELS
+
+        name, splits = load_kws(spec)
+        return Dataset(name, *(Split(x, y) for x, y in splits), num_classes=len(LABELS))
     if spec.endswith(".npz"):
         return _from_npz(Path(spec), val_fraction, test_fraction)
     if ":" in spec:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from edgekd.data import Dataset, Split
-from edgekd.data.speech_commands import LABELS, SPLITS, ClipSet, ClipSplit, is_speech_commands_dir, \
+from edgekd.data.speech_commands import SPLITS, ClipSet, ClipSplit, is_speech_commands_dir, \
     load_speech_commands
 from edgekd.errors import EdgeKDError
+
+Featurizer = Callable[[np.ndarray], np.ndarray]  # int16 (n, samples) -> int8 (n, frames, channels)
 
 GENERATED = {"kws": "full", "kws-small": "small"}
 _BATCH = 500  # clips per front-end call: bounded memory for the full set
@@ -53,17 +55,20 @@ def frontend_key() -> str:
     return hashlib.sha256(Path(frontend.__file__).read_bytes()).hexdigest()[:12]
 
 
-def split_features(split: ClipSplit, cache: Path | None, what: str) -> np.ndarray:
-    """int8 features (N, frames, channels) of a split's clips (epoch 0), cached as .npy."""
+def split_features(split: ClipSplit, cache: Path | None, what: str,
+                   featurize: Featurizer | None = None) -> np.ndarray:
+    """int8 features (N, frames, channels) of a split's clips (epoch 0), cached as .npy.
+    `featurize` defaults to the numpy spec; edgekd.verify.audio_frontend.fast_features
+    gives the same bytes faster."""
     from edgekd.audio import frontend
-    from edgekd.audio.host import fast_features
 
+    featurize = featurize or frontend.features
     path = cache / f"{what}-{frontend_key()}.npy" if cache is not None else None
     if path is not None and path.is_file():
         return np.load(path)
     out = []
     for start in range(0, len(split), _BATCH):
-        out.append(fast_features(split.audio(np.arange(start, min(start + _BATCH, len(split))))))
+        out.append(featurize(split.audio(np.arange(start, min(start + _BATCH, len(split))))))
         print(f"\rfeatures {what}: {start + len(out[-1])}/{len(split)}", end="", file=sys.stderr,
               flush=True)
     print(file=sys.stderr)
@@ -76,14 +81,15 @@ def split_features(split: ClipSplit, cache: Path | None, what: str) -> np.ndarra
     return features
 
 
-def load_kws(spec: str) -> Dataset:
+def load_kws(spec: str, featurize: Featurizer | None = None
+             ) -> tuple[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """(name, [(x, y) of train, val, test]): x float32 N x 1 x frames x channels."""
     from edgekd.audio import frontend
 
     clips, cache = open_clips(spec)
-
-    def as_split(name: str) -> Split:
+    splits = []
+    for name in SPLITS:
         split = clips.split(name)
-        q = split_features(split, cache, name)
-        return Split((q.astype(np.float32) * frontend.FEATURE_SCALE)[:, None], split.labels)
-
-    return Dataset(clips.name, *(as_split(s) for s in SPLITS), num_classes=len(LABELS))
+        q = split_features(split, cache, name, featurize)
+        splits.append(((q.astype(np.float32) * frontend.FEATURE_SCALE)[:, None], split.labels))
+    return clips.name, splits

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgekd.audio.host import HostFrontend
+from edgekd.verify.audio_frontend import HostFrontend
 
 
 @pytest.fixture(scope="session")

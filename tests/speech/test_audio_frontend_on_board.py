@@ -12,7 +12,7 @@ from edgekd.verify.cffi_build import RUNTIME_INCLUDE
 from edgekd.verify.firmware import build_firmware
 from edgekd.verify.qemu import run_firmware
 
-from edgekd.audio.host import SOURCE as FRONTEND_SOURCE
+from edgekd.verify.audio_frontend import SOURCE as FRONTEND_SOURCE
 
 BOARDS = ["mps2-an386", "rv32"]
 
