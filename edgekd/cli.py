@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     kws.add_argument("--out", metavar="DIR",
                      help="where to write it (default: ~/.cache/edgekd/kws/SIZE-seedN)")
     kws.add_argument("--size", default="small", choices=["small", "full"],
-                     help="small: 720 clips in seconds; full: 165,000 clips, 30,000 of them "
+                     help="small: 720 clips, about 10 s of CPU; full: 165,000 clips, 30,000 of them "
                           "test (default: small)")
     kws.add_argument("--seed", type=int, default=0)
     kws.add_argument("--jobs", type=int, default=2, help="worker processes, run under nice (default: 2)")
