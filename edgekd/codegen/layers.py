@@ -19,12 +19,27 @@ from edgekd.codegen.layout import layout_plan
 from edgekd.codegen.prepare import LayerRecord, layer_record
 from edgekd.codegen.residual import conv_of, residual_of
 from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
+from edgekd.codegen.ranges import range_problem
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node, Tensor
 from edgekd.registry import op_spec
-from edgekd.shapes import node_macs
+from edgekd.codegen import geometry
+from edgekd.reference.activations import lookup_table
+from edgekd.shapes import (
+    ELEMENTWISE_BINARY_OPS,
+    REDUCE_OPS,
+    UNARY_OPS,
+    is_broadcast_add,
+    node_macs,
+)
 
 C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "float32": "float"}
+
+# The C struct of each reduction's and binary op's parameters (None: it takes none).
+_PARAM_STRUCTS = {"MEAN": "ekd_reduce_params", "SUM": "ekd_reduce_params",
+                  "MUL": "ekd_mul_params", "SUB": "ekd_add_params",
+                  "PRELU": "ekd_prelu_params", "ADD": "ekd_add_params"}
+
 
 @dataclass(frozen=True)
 class WeightArray:
@@ -121,6 +136,8 @@ class LayerCode:
     # no fill), then one ekd_copy_s8 per operand: {"fields", "source", "destination"}.
     fill: int | None = None
     copies: list[dict] = field(default_factory=list)
+    # A reduction's or binary op's geometry struct fields (codegen/geometry.py).
+    shape: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ptr(self) -> dict[str, str]:
@@ -136,19 +153,30 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
     op = node.op + (" + ADD" if residual else "")
     where = f"graph {graph.name!r}: layer {index} ({op} {node.name!r})"
     computed = [n for n in node.inputs if n and not graph.tensor(n).is_constant]
+    binary = node.op in ELEMENTWISE_BINARY_OPS or is_broadcast_add(graph, node)
     data_operands = 2 if node.op == "ADD" or residual else 1
     copies_constants = template == "copy"  # a constant operand is copied from its array
-    if not copies_constants and (len(computed) != data_operands
-                                 or graph.tensor(node.inputs[0]).is_constant):
+    if binary:  # a broadcast ADD too; a constant operand becomes a const array (below)
+        template = "broadcast"
+    elif not copies_constants and (len(computed) != data_operands
+                                   or graph.tensor(node.inputs[0]).is_constant):
         raise UnsupportedError(f"{where}: the C kernel takes its data operands from earlier "
                                "layers; constant data operands are not supported")
     _check_dtypes(where, graph, node, spec.dtypes)
     x = graph.tensor(node.inputs[0])
     y = graph.tensor(node.outputs[0])
-    roles = ["input", "residual"] if residual else \
-        ["input", *(f"input{k}" for k in range(2, len(computed) + 1))]
-    uses = [_activation_use(graph, plan, role, n, const=True)
-            for role, n in zip(roles, computed)]
+    if residual:
+        roles = ["input", "residual"]
+    else:
+        roles = ["input", *(f"input{k}" for k in range(2, len(node.inputs) + 1))]
+    if binary:
+        uses = [_constant_use(graph, weights, role, n, f"{model}_l{index}_{role}", index)
+                if graph.tensor(n).is_constant else
+                _activation_use(graph, plan, role, n, const=True)
+                for role, n in zip(roles, node.inputs)]
+    else:
+        uses = [_activation_use(graph, plan, role, n, const=True)
+                for role, n in zip(roles, computed)]
     uses.append(_activation_use(graph, plan, "output", y.name, const=False))
     record = layer_record(graph, node)
     # The kernel every target can run (the record's candidates list it last): an
@@ -157,10 +185,16 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
     layer = LayerCode(index=index, op=op, name=c_comment_name(node.name),
                       template=template, kernel=neutral.kernel if neutral else "",
                       macs=node_macs(graph, conv_of(node)), uses=uses)
+    if binary:  # constant operands are arrays the layer reads
+        layer.consts.update({role: layer.ptr[role] for role, n in zip(roles, node.inputs)
+                             if graph.tensor(n).is_constant})
     # A fused layer's convolution requantizes to its own output first (fusion.py).
     p = record.params
+    if template != "lut":  # a table's C reads no parameters (a uint8 range is fine there)
+        _check_ranges(where, p)
     if residual:
         add = record.residual_params
+        _check_ranges(where, add)
         if residual.conv_operand == 1:  # the kernels take the convolution as input 1
             add = _swap_add_inputs(add)
         layer.residual_params = _struct_fields(add)
@@ -210,6 +244,28 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
             layer.consts[table] = _array(weights, f"{prefix}_{table}", values,
                                          f"layer {index} per output {table[0]}: the input "
                                          f"{table[0]} it reads {values.shape}")
+    elif template == "lut":
+        table = lookup_table(spec.reference, p, x.dtype)
+        layer.consts["table"] = _array(weights, f"{prefix}_table", table,
+                                       f"layer {index} {node.op} output byte of each input "
+                                       f"{x.dtype} byte, read as int8 -128 .. 127 [256]",
+                                       ctype="int8_t")
+        # A uint8 side (REQUANTIZE at the model boundary) is passed as its bytes.
+        layer.scalars = {
+            "size": str(y.size),
+            "input": _as_int8(layer.ptr["input"], x.dtype, "const int8_t *"),
+            "output": _as_int8(layer.ptr["output"], y.dtype, "int8_t *")}
+    elif template in ("reduce", "broadcast"):
+        struct = _PARAM_STRUCTS.get(node.op)
+        layer.params = _struct_fields(p, skip=("axis",)) if struct else []
+        layer.scalars = {"params_struct": struct or ""}
+        if template == "reduce":
+            fields = geometry.reduce_shape(x.shape, p.axis)
+        else:
+            fields = geometry.broadcast_shape(x.shape, graph.tensor(node.inputs[1]).shape,
+                                              y.shape)
+        layer.shape = [(name, "{" + ", ".join(map(str, values)) + "}")
+                       for name, values in fields.items()]
     elif template == "quantize":
         layer.scalars = {"scale": c_float(p.scale), "zero_point": str(p.zero_point),
                          "size": str(y.size)}
@@ -245,6 +301,18 @@ def _layout_layer(layer: LayerCode, graph: Graph, plan: ArenaPlan, node: Node, p
             "fields": copy.fields(),
             "source": f"(const uint8_t *){source} + {copy.src_offset}",
             "destination": f"(uint8_t *){out} + {copy.dst_offset}"})
+
+
+def _as_int8(pointer: str, dtype: str, ctype: str) -> str:
+    """``pointer`` as the int8 pointer a byte kernel takes (a cast for uint8 data)."""
+    return f"({ctype}){pointer}" if dtype == "uint8" else pointer
+
+
+def _check_ranges(where: str, params) -> None:
+    """Refuse parameters the C runtime would refuse at every call (codegen/ranges.py)."""
+    problem = range_problem(params) if params is not None else None
+    if problem:
+        raise UnsupportedError(f"{where}: {problem}, which the C runtime does not take")
 
 
 def _elementwise(layer: LayerCode, record: LayerRecord, plan: ArenaPlan, prefix: str,
@@ -512,8 +580,18 @@ def _const(weights: dict[str, WeightArray], graph: Graph, tensor: str, symbol: s
 
 
 def _array(weights: dict[str, WeightArray], symbol: str, values: np.ndarray,
-           comment: str) -> str:
-    weights[f"array:{symbol}"] = WeightArray(symbol, "int32_t",
-                                             np.asarray(values, dtype=np.int32).reshape(-1),
+           comment: str, ctype: str = "int32_t") -> str:
+    dtype = np.int8 if ctype == "int8_t" else np.int32
+    weights[f"array:{symbol}"] = WeightArray(symbol, ctype,
+                                             np.asarray(values, dtype=dtype).reshape(-1),
                                              comment)
     return symbol
+
+
+def _constant_use(graph: Graph, weights: dict[str, WeightArray], role: str, name: str,
+                  symbol: str, index: int) -> TensorUse:
+    """A constant data operand (a binary op's) as a const array of the weights file."""
+    t = graph.tensor(name)
+    symbol = _const(weights, graph, name, symbol,
+                    f"layer {index} constant {role} {t.dtype} {list(t.shape)}")
+    return TensorUse(role, c_comment_name(name), t.dtype, t.shape, symbol, symbol)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgekd.reference.params import QuantizeParams, RequantizeParams
-from edgekd.reference.requantize import multiply_by_quantized_multiplier
+from edgekd.reference.params import QuantizeParams
 
 
 def quantize(p: QuantizeParams, x: np.ndarray) -> np.ndarray:
@@ -29,15 +28,3 @@ def dequantize(p: QuantizeParams, x: np.ndarray) -> np.ndarray:
     """scale * (x - zero_point) as float32 (the double product is exact; one rounding)."""
     centered = np.asarray(x, dtype=np.int64) - p.zero_point
     return (np.float64(np.float32(p.scale)) * centered).astype(np.float32)
-
-
-def requantize(p: RequantizeParams, x: np.ndarray) -> np.ndarray:
-    """QUANTIZE between two 8-bit integer types (int8/uint8 at the model boundary, or
-    int8 -> int8), as TFLM's reference_ops::Requantize: (x - input zero point) times
-    input_scale / output_scale by MultiplyByQuantizedMultiplier, plus the output zero
-    point, clamped to the output type's range."""
-    centered = np.asarray(x, dtype=np.int64) + p.input_offset
-    scaled = multiply_by_quantized_multiplier(centered, p.multiplier, p.shift)
-    low, high = (0, 255) if p.output_unsigned else (-128, 127)
-    return np.clip(scaled + p.output_offset, low, high).astype(
-        np.uint8 if p.output_unsigned else np.int8)

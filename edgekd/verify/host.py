@@ -23,10 +23,13 @@ import numpy as np
 from edgekd.codegen import default_model_name
 from edgekd.codegen.planner import INPUT, OUTPUT
 from edgekd.codegen.render import GeneratedModel, generate_model, model_identifier, write_files
+from edgekd.budgets import BATCH
 from edgekd.errors import EdgeKDError, VerificationError
 from edgekd.ir import Graph
+from edgekd.verify.tflm import NOT_INSTALLED as TFLM_NOT_INSTALLED, tflm_installed
 from edgekd.verify.cffi_build import (
-    RUNTIME_HEADER, RUNTIME_INCLUDE, compile_module, header_cdef, runtime_sources,
+    RUNTIME_HEADER, RUNTIME_INCLUDE, compile_archive, compile_module, header_cdef,
+    runtime_sources,
 )
 
 GUARD_BYTES = 64  # after the arena: written by nothing, checked after every inference
@@ -107,6 +110,9 @@ def random_input_batches(graph: Graph, count: int, seed: int = 0) -> list[np.nda
     ``[count, *shape]`` batch per input in ``graph.inputs`` order."""
     if count < 1:
         raise EdgeKDError(f"graph {graph.name!r}: need at least one input, got {count}")
+    BATCH.check(f"graph {graph.name!r}",
+                count * sum(graph.tensor(name).nbytes for name in graph.inputs),
+                f"{count} inputs")
     rng = np.random.default_rng(seed)
     return [_random_batch(graph, graph.tensor(name), count, rng) for name in graph.inputs]
 
@@ -135,44 +141,62 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     ``tflm`` is False), every tensor TFLM computes.
 
     ``inputs``: a number of seeded random inputs, or an array ``[N, *input_shape]`` (or
-    one ``input_shape`` sample), or a list of such arrays, one per graph input. ``generated`` replaces the code generator's output (tests
-    use it to check that a wrong memory plan is caught).
+    one ``input_shape`` sample), or a list of such arrays, one per graph input.
+    ``generated`` replaces the code generator's output (tests use it to check that a wrong
+    memory plan is caught).
     """
     graph, tflite_path = load_graph(model)
     name = model_identifier(name) if name else default_model_name(model)
     if generated is None:
         generated = generate_model(graph, name)
     batches = _input_batches(graph, inputs, seed)
+    count = len(batches[0])
+    # Every tensor of every sample is kept, by the C's taps and by the reference.
+    BATCH.check(str(model) if tflite_path else f"graph {graph.name!r}",
+                2 * count * sum(p.nbytes for p in generated.plan.tensors.values()),
+                f"{count} samples of every tensor")
     harness = build_host_harness(generated, poison=poison)
     c_tensors = harness.run(batches)
 
     from edgekd.interpreter import run_all
 
-    count = len(batches[0])
     reference = [run_all(graph, [b[n] for b in batches]) for n in range(count)]
     oracles = {"reference": {t: np.stack([r[t] for r in reference]) for t in c_tensors}}
     compared = ["reference: every tensor"]
     tflm_arena = None
     if tflite_path is not None and tflm and _litert_oracle(graph, tflite_path):
+        from edgekd.verify.isolated import OracleCrashed, call_isolated
         from edgekd.verify.litert import run_litert_outputs
 
-        oracles["litert"] = run_litert_outputs(tflite_path, batches)
-        compared.append(f"litert: {len(oracles['litert'])} outputs (TFLM does not run "
-                        "this graph)")
+        try:  # in a child process, as TFLM: a crash in the oracle does not kill the caller
+            oracles["litert"] = call_isolated(run_litert_outputs, str(tflite_path), batches,
+                                              label=str(tflite_path))
+        except OracleCrashed as crash:
+            compared.append(f"litert: not compared, {crash.args[0].split(': ', 1)[-1]}")
+        else:
+            compared.append(f"litert: {len(oracles['litert'])} outputs (TFLM does not run "
+                            "this graph)")
     elif tflite_path is not None and tflm and not tflm_can_run(graph):
         compared.append("tflm: not run (no kernel for "
                         f"{', '.join(sorted({n.op for n in graph.nodes} & set(TFLM_LACKS)))})")
+    elif tflite_path is not None and tflm and not tflm_installed():
+        compared.append(TFLM_NOT_INSTALLED)
     elif tflite_path is not None and tflm:
-        from edgekd.verify.tflm import run_tflm_tensors, tflm_arena_bytes
+        from edgekd.verify.isolated import OracleCrashed
+        from edgekd.verify.tflm import tflm_oracle
 
-        tflm_tensors = run_tflm_tensors(tflite_path, batches)
-        oracles["tflm"] = {t: v for t, v in tflm_tensors.items() if t in c_tensors}
-        missing = [t for t in (*graph.outputs, *_pre_softmax(graph)) if t not in oracles["tflm"]]
-        if missing:
-            raise VerificationError(f"{tflite_path}: TFLM reports no tensor {missing[0]!r}")
-        compared.append(f"tflm: {len(oracles['tflm'])} tensors incl. outputs"
-                        + (" and pre-softmax logits" if _pre_softmax(graph) else ""))
-        tflm_arena = tflm_arena_bytes(tflite_path)
+        try:
+            tflm_tensors, tflm_arena = tflm_oracle(tflite_path, batches, every_tensor=True)
+        except OracleCrashed as crash:
+            compared.append(f"tflm: not compared, {crash.args[0].split(': ', 1)[-1]}")
+        else:
+            oracles["tflm"] = {t: v for t, v in tflm_tensors.items() if t in c_tensors}
+            missing = [t for t in (*graph.outputs, *_pre_softmax(graph))
+                       if t not in oracles["tflm"]]
+            if missing:
+                raise VerificationError(f"{tflite_path}: TFLM reports no tensor {missing[0]!r}")
+            compared.append(f"tflm: {len(oracles['tflm'])} tensors incl. outputs"
+                            + (" and pre-softmax logits" if _pre_softmax(graph) else ""))
 
     bad_samples, first = _compare(generated, c_tensors, oracles)
     return VerifyResult(
@@ -250,6 +274,8 @@ def _compare(generated: GeneratedModel, c_tensors: dict[str, np.ndarray],
             if got.dtype != expected.dtype:
                 raise VerificationError(f"tensor {tensor!r}: {against} gives {expected.dtype}, "
                                         f"C gives {got.dtype}")
+            # Bytes compared: a float reference tensor may be a strided view.
+            got, expected = np.ascontiguousarray(got), np.ascontiguousarray(expected)
             differs = (got.view(np.uint8) != expected.view(np.uint8)).reshape(len(got), -1)
             rows = np.flatnonzero(differs.any(axis=1))
             bad.update(int(r) for r in rows)
@@ -380,10 +406,15 @@ def build_host_harness(generated: GeneratedModel, poison: bool = True,
             return output ? sizeof({name}_output_t) : sizeof({name}_input_t);
         }}
     """
+    # The runtime is compiled once (per flags) for every model: a model's build compiles
+    # its own two files only.
+    runtime = compile_archive("ekd_runtime", runtime_sources(), [RUNTIME_INCLUDE],
+                              extra_compile_args=extra_compile_args)
     ffi, lib = compile_module(
-        f"ekd_host_{name}", cdef, [source_dir / f"{name}_weights.c", *runtime_sources()],
+        f"ekd_host_{name}", cdef, [source_dir / f"{name}_weights.c"],
         [source_dir, RUNTIME_INCLUDE], extra_compile_args=extra_compile_args,
-        define_macros=[("EKD_POISON", None)] if poison else [], preamble=preamble)
+        define_macros=[("EKD_POISON", None)] if poison else [], preamble=preamble,
+        extra_objects=[runtime])
     _check_scratch(generated, ffi, lib)
     return HostHarness(generated, ffi, lib)
 

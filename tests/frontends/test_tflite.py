@@ -235,11 +235,12 @@ def _error(data: bytes, kind=EdgeKDError, label="bad.tflite") -> str:
 def test_unsupported_op_names_file_operator_and_supported_ops():
     records = _records(_single_op_graph())
     records.operators[0] = dataclasses.replace(
-        records.operators[0], code=tflite.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM,
-        options_type=0, write_options=None)
+        records.operators[0], code=tflite.BuiltinOperator.SVDF, options_type=0,
+        write_options=None)
     message = _error(frontend._serialize(records), UnsupportedError)
-    assert message == ("bad.tflite: operator 0 (UNIDIRECTIONAL_SEQUENCE_LSTM): unsupported "
-                       f"op; supported: {', '.join(frontend.supported_op_names())}")
+    assert message == ("bad.tflite: operator 0 (SVDF): unsupported op; supported: "
+                       f"{', '.join(frontend.supported_op_names())}")
+    assert "ADD, ARG_MAX, ARG_MIN, AVERAGE_POOL_2D" in message
     assert "CONCATENATION" in message and "SPLIT_V" in message
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekd.reference.params import prepare_requantize
-from edgekd.reference.quantize import requantize
+from edgekd.reference.activations import lookup_table, rescale
 
 from .single_op import assert_matches_tflm, requantize_graph
 from .strategies import scales
@@ -40,4 +40,15 @@ def test_uint8_to_int8_with_zero_points_128_apart_flips_the_sign_bit():
     graph = requantize_graph((256,), "uint8", (0.02, 130), "int8", (0.02, 2))
     p = prepare_requantize(graph, graph.nodes[0])
     x = np.arange(256, dtype=np.uint8)
-    assert requantize(p, x).tobytes() == (x ^ 0x80).tobytes()
+    assert rescale(p, x).tobytes() == (x ^ 0x80).tobytes()
+
+
+def test_the_table_maps_every_input_byte_to_the_output_byte_for_every_dtype_pair():
+    # ekd_lut_s8 reads each input byte as int8 and indexes table[byte + 128].
+    for in_dtype, out_dtype in _PAIRS:
+        graph = requantize_graph((256,), in_dtype, (0.02, 7), out_dtype, (0.03, 9))
+        p = prepare_requantize(graph, graph.nodes[0])
+        x = np.arange(256).astype(np.uint8).view(in_dtype)
+        table = lookup_table(rescale, p, in_dtype)
+        by_kernel = table[x.view(np.int8).astype(np.int64) + 128]
+        assert by_kernel.tobytes() == rescale(p, x).tobytes()
