@@ -111,6 +111,9 @@ def _check_layout(graph: Graph, plan: ArenaPlan, lifetimes: dict[str, list[int]]
         p = plan.tensors[name]
         if p.location in inside:
             places[name] = (ARENA, inside[p.location] + p.offset)
+        elif p.location in (INPUT, OUTPUT) and plan.io_counts != (1, 1):
+            # Each input and output of a model of several is its own struct member.
+            places[name] = (f"{p.location} {plan.io_member(p)}", p.offset)
         else:
             places[name] = (p.location, p.offset)
         space, offset = places[name]
