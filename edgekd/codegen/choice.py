@@ -24,6 +24,7 @@ import dataclasses
 from typing import Iterator
 
 from edgekd.codegen import kernels
+from edgekd.codegen.channels import with_constant_channels
 from edgekd.codegen.fusion import fusable_adds, fuse_add, residual_of
 from edgekd.codegen.layers import overlap_lead, scratch_bytes
 from edgekd.codegen.planner import ArenaPlan, plan_arena
@@ -31,8 +32,9 @@ from edgekd.ir import Graph
 
 
 def generator_graph(graph: Graph) -> Graph:
-    """``graph`` as the code generator runs it (the module docstring)."""
-    graph = _lower_arena(graph)
+    """``graph`` as the code generator runs it (the module docstring), its convolutions'
+    constant channels first rewritten to keep them on the fast kernels (channels.py)."""
+    graph = _lower_arena(with_constant_channels(graph))
     plan = plan_for(graph)
     for index, node in enumerate(graph.nodes):
         if kernels.optional_scratch(graph, node) == 0:

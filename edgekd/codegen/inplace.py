@@ -21,15 +21,24 @@ output pixel ``>= a``. Then, with ``Ci`` and ``Co`` the input and output bytes p
 - reads first: writes up to the end ``b`` of a group happen after that group's reads,
   so ``lead >= b * Co - low(b) * Ci`` for every ``b``.
 
+A kernel that works the channels in passes (``channel_pass`` channels over every pixel,
+then the next ones: the fast depthwise kernel) is raster-ordered only within a pass: a
+write may land on any later pass's input bytes unless output and input channels line up,
+so its lead is rounded up to a multiple of the pixel's bytes that the planner's alignment
+keeps (then each write lands on its own channel of an earlier pixel).
+
 The lead may be negative (the output may start after the input). The planner places the
 output at ``input_offset - align_up(lead)``; ``tests/codegen/test_inplace.py`` runs the
 kernels at exactly that placement, so a lead that is too small fails there.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from edgekd.codegen.planner import ALIGNMENT
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ class RasterOrder:
 
     group: int
     reads_first: bool
+    channel_pass: int = 0  # channels per pass over the pixels; 0: all at once
 
 
 @dataclass(frozen=True)
@@ -76,9 +86,20 @@ def lowest_reads(w: Window) -> np.ndarray:
     return (batches + low[None]).reshape(-1)
 
 
-def raster_lead(w: Window, order: RasterOrder) -> int:
+def raster_lead(w: Window, order: RasterOrder) -> int | None:
     """The smallest lead (bytes, may be negative) at which a kernel with write order
-    ``order`` may place its output below its input (int8 tensors)."""
+    ``order`` may place its output below its input (int8 tensors); None: never."""
+    in_c, out_c = w.in_shape[3], w.out_shape[3]
+    lead = _pixel_raster_lead(w, order)
+    if not order.channel_pass or out_c <= order.channel_pass:
+        return lead
+    if in_c != out_c:
+        return None
+    step = math.lcm(out_c, ALIGNMENT)
+    return -(-max(0, lead) // step) * step
+
+
+def _pixel_raster_lead(w: Window, order: RasterOrder) -> int:
     in_c, out_c = w.in_shape[3], w.out_shape[3]
     low = lowest_reads(w)
     pixels = low.size

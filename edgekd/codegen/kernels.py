@@ -100,7 +100,7 @@ def direct_variants(graph: Graph, conv: Node, add: Node | None = None
                            optional_scratch=direct_block_bytes(kh * kw * in_c))
     fast = optimized_kernel(graph, conv)
     if fast is not None and (not fused or fast.kernel == WINOGRAD):
-        order = RasterOrder(fast.group, fast.reads_first) if fast.group else None
+        order = RasterOrder(fast.group, fast.reads_first, fast.channel_pass) if fast.group else None
         kernel = WINOGRAD_ADD if fused else fast.kernel
         return [*variants, direct,
                 KernelVariant(None, kernel, order, scratch=fast.scratch, filter=fast.filter,
@@ -154,7 +154,7 @@ def layer_variants(graph: Graph, node: Node) -> list[KernelVariant]:
         variants.append(KernelVariant(MVE, "ekd_add_s8_mve", None))
     fast = optimized_kernel(graph, node)  # every target: Arm DSP where present, else C
     if fast is not None:
-        order = RasterOrder(fast.group, fast.reads_first) if fast.group else None
+        order = RasterOrder(fast.group, fast.reads_first, fast.channel_pass) if fast.group else None
         variants.append(KernelVariant(None, fast.kernel, order, scratch=fast.scratch,
                                       filter=fast.filter, bias=fast.bias))
     elif portable:
@@ -194,7 +194,10 @@ def inplace_lead(graph: Graph, node: Node) -> int | None:
     for variant in layer_variants(graph, node):
         if variant.order is None:
             return None
-        leads.append(raster_lead(window, variant.order))
+        lead = raster_lead(window, variant.order)
+        if lead is None:
+            return None
+        leads.append(lead)
     return max(0, *leads) if leads else None
 
 

@@ -59,6 +59,7 @@ class OptimizedKernel:
     scratch: int = 0
     group: int = 0
     reads_first: bool = False
+    channel_pass: int = 0  # inplace.RasterOrder.channel_pass
     filter: str = "model"  # "rows4" (rows4_filter), "winograd" (winograd_filter)
     bias: str = "model"  # "folded": bias + input_offset * sum of the channel's weights
 
@@ -91,7 +92,8 @@ def optimized_kernel(graph: Graph, node: Node) -> OptimizedKernel | None:
     _, kh, kw, in_c = w.shape
     if node.op == "DEPTHWISE_CONV_2D":
         return OptimizedKernel("ekd_depthwise_conv2d_fast_s8", 0,
-                               *write_order("ekd_depthwise_conv2d_fast_s8", 0))
+                               *write_order("ekd_depthwise_conv2d_fast_s8", 0),
+                               channel_pass=4)
     depth = kh * kw * in_c
     if (kh == 3 and kw == 3 and p.stride_h == 1 and p.stride_w == 1 and p.dilation_h == 1
             and p.dilation_w == 1 and WINOGRAD_MIN_IN_C <= in_c <= WINOGRAD_MAX_IN_C
@@ -154,10 +156,10 @@ def write_order(kernel: str, out_w: int) -> tuple[int, bool]:
     in-place planner (edgekd/codegen/inplace.py); ``out_w``: the layer's output width.
 
     The matrix kernels fill a block of four output pixels' columns before writing any
-    of them. The depthwise kernel writes each pixel's channels four at a time, the group's
-    reads of later channels still to come. Winograd writes two 2x2 tiles at a time, after
-    their reads; when it writes output pixel q, pixels from q - out_w + 1 on (the rest of
-    the tile row) may still read.
+    of them. The depthwise kernel takes four channels through every pixel, then the next
+    four (``OptimizedKernel.channel_pass``), in raster order within a pass. Winograd
+    writes two 2x2 tiles at a time, after their reads; when it writes output pixel q,
+    pixels from q - out_w + 1 on (the rest of the tile row) may still read.
     """
     if kernel == "ekd_depthwise_conv2d_fast_s8":
         return 1, False
