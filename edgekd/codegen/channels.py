@@ -26,7 +26,7 @@ import dataclasses
 
 import numpy as np
 
-from edgekd.codegen.optimized import ACC_LIMIT, accumulator_bound
+from edgekd.codegen.optimized import ACC_LIMIT, accumulator_bound, symmetric_fc
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.reference import params as prepare
 from edgekd.reference.requantize import requantize_to_int8
@@ -34,7 +34,7 @@ from edgekd.reference.requantize import requantize_to_int8
 CONSTANT_MULTIPLIER = 1 << 30  # with CONSTANT_SHIFT: the real multiplier 1/4
 CONSTANT_SHIFT = -1
 CONSTANT_SCALE = 4
-OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 def with_constant_channels(graph: Graph) -> Graph:
@@ -65,17 +65,21 @@ def accumulator_range(weights: np.ndarray, bias: np.ndarray | None, input_offset
 
 
 def constant_channels(graph: Graph, node: Node) -> dict[int, int]:
-    """{channel: its int8 output} of the channels of a CONV_2D or DEPTHWISE_CONV_2D that
-    break the fast kernels' accumulator bound yet always output one value."""
+    """{channel: its int8 output} of the channels of a CONV_2D, DEPTHWISE_CONV_2D or
+    FULLY_CONNECTED (symmetric weights) that break the fast kernels' accumulator bound
+    yet always output one value."""
     x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
     bias = _bias(graph, node)
-    if x.dtype != "int8" or w.dtype != "int8" or w.data is None or len(w.shape) != 4:
+    if node.op == "FULLY_CONNECTED" and not symmetric_fc(graph, node):
+        return {}
+    if x.dtype != "int8" or w.dtype != "int8" or w.data is None or \
+            len(w.shape) != (2 if node.op == "FULLY_CONNECTED" else 4):
         return {}
     depthwise = node.op == "DEPTHWISE_CONV_2D"
     outside = np.flatnonzero(accumulator_bound(w.data, bias, depthwise) >= ACC_LIMIT)
     if outside.size == 0:
         return {}
-    p = prepare.prepare_conv(graph, node)
+    p = _prepared(graph, node)
     low, high = accumulator_range(w.data, bias, p.input_offset, depthwise)
     result = {}
     for c in outside:
@@ -90,6 +94,11 @@ def constant_channels(graph: Graph, node: Node) -> dict[int, int]:
     return result
 
 
+def _prepared(graph: Graph, node: Node):
+    return prepare.prepare_fully_connected(graph, node) if node.op == "FULLY_CONNECTED" \
+        else prepare.prepare_conv(graph, node)
+
+
 def _bias(graph: Graph, node: Node) -> np.ndarray | None:
     return graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 and node.inputs[2] \
         else None
@@ -101,12 +110,12 @@ def _rewritten(graph: Graph, node: Node, constants: dict[int, int],
     on copies of its weights and bias (another layer may share the originals)."""
     w = graph.tensor(node.inputs[1])
     depthwise = node.op == "DEPTHWISE_CONV_2D"
-    channels = w.shape[3] if depthwise else w.shape[0]
+    channels = w.shape[-1] if depthwise else w.shape[0]
     old_bias = _bias(graph, node)
     weights = w.data.copy()
     bias = np.zeros(channels, dtype=np.int32) if old_bias is None else \
         np.asarray(old_bias, dtype=np.int32).reshape(-1).copy()
-    output_offset = prepare.prepare_conv(graph, node).output_offset
+    output_offset = _prepared(graph, node).output_offset
     for c, value in constants.items():
         if depthwise:
             weights[..., c] = 0

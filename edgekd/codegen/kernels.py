@@ -22,7 +22,7 @@ import numpy as np
 
 from edgekd.codegen.fusion import conv_of, residual_of
 from edgekd.codegen.inplace import RasterOrder, Window, raster_lead
-from edgekd.codegen.optimized import add_fast_ok, direct_ok, optimized_kernel
+from edgekd.codegen.optimized import add_fast_ok, direct_ok, optimized_kernel, symmetric_fc
 from edgekd.ir import Graph, Node
 from edgekd.reference import params as prepare
 from edgekd.registry import op_spec
@@ -148,6 +148,12 @@ def layer_variants(graph: Graph, node: Node) -> list[KernelVariant]:
             variants.append(KernelVariant(MVE, "ekd_depthwise_conv2d_s8_mve",
                                           RasterOrder(1, False), scratch=_round16(channels),
                                           filter="packed4", bias="folded"))
+    elif node.op == "FULLY_CONNECTED":
+        if symmetric_fc(graph, node):
+            depth = graph.tensor(node.inputs[1]).shape[1]
+            variants.append(KernelVariant(MVE, "ekd_fully_connected_s8_mve", None,
+                                          filter="model" if depth % 16 == 0 else "packed16",
+                                          bias="folded"))
     elif node.op == "AVERAGE_POOL_2D":
         variants.append(KernelVariant(MVE, "ekd_avgpool_s8_mve", RasterOrder(1, False)))
     elif node.op == "ADD":

@@ -85,6 +85,9 @@ def optimized_kernel(graph: Graph, node: Node) -> OptimizedKernel | None:
     """The optimized kernel layer ``node`` may call, or None to keep the portable one."""
     if node.op == "ADD":
         return _optimized_add(graph, node)
+    if node.op == "FULLY_CONNECTED":
+        return OptimizedKernel("ekd_fully_connected_fast_s8", filter="rows4",
+                               bias="folded") if fast_fc_ok(graph, node) else None
     if not fast_conv_ok(graph, node):
         return None
     w = graph.tensor(node.inputs[1])
@@ -124,8 +127,7 @@ def fast_conv_ok(graph: Graph, node: Node) -> bool:
     if x.dtype != "int8" or w.dtype != "int8" or w.data is None or len(w.shape) != 4:
         return False
     p = prepare.prepare_conv(graph, node)
-    if (np.any(p.multiplier < 0) or np.any((p.shift > -1) & (p.multiplier != 0))
-            or abs(p.input_offset) > 128):
+    if not requantization_fast(p):
         return False
     depthwise = node.op == "DEPTHWISE_CONV_2D"
     if np.any(accumulator_bound(w.data, bias, depthwise) >= ACC_LIMIT):
@@ -134,6 +136,37 @@ def fast_conv_ok(graph: Graph, node: Node) -> bool:
     if depthwise:
         return p.depth_multiplier == 1 and kh * kw <= MAX_DEPTH
     return kh * kw * in_c <= MAX_DEPTH
+
+
+def symmetric_fc(graph: Graph, node: Node) -> bool:
+    """Whether a FULLY_CONNECTED has int8 data and constant 2-D int8 weights with zero
+    point 0 (what every optimized FC kernel needs: its bias folds the input offset)."""
+    if node.op != "FULLY_CONNECTED":
+        return False
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    return (x.dtype == "int8" and w.dtype == "int8" and w.data is not None
+            and len(w.shape) == 2 and w.quant is not None
+            and not np.any(w.quant.zero_point))
+
+
+def fast_fc_ok(graph: Graph, node: Node) -> bool:
+    """Whether a FULLY_CONNECTED may call ekd_fully_connected_fast_s8: symmetric weights,
+    the fast requantization's multipliers and accumulator bound, depth <= MAX_DEPTH."""
+    if not symmetric_fc(graph, node):
+        return False
+    w = graph.tensor(node.inputs[1])
+    bias_name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+    bias = graph.tensor(bias_name).data if bias_name else None
+    p = prepare.prepare_fully_connected(graph, node)
+    return (requantization_fast(p) and w.shape[1] <= MAX_DEPTH
+            and not np.any(accumulator_bound(w.data, bias, False) >= ACC_LIMIT))
+
+
+def requantization_fast(p) -> bool:
+    """Whether prepared conv or FC parameters meet the fast requantization's needs:
+    multipliers >= 0, shifts <= -1 (or a zero multiplier), |input_offset| <= 128."""
+    return not (np.any(p.multiplier < 0) or np.any((p.shift > -1) & (p.multiplier != 0))
+                or abs(p.input_offset) > 128)
 
 
 def direct_ok(graph: Graph, node: Node, channel_multiple: int) -> bool:

@@ -177,6 +177,7 @@ def prepare_fully_connected(graph: Graph, node: Node) -> FullyConnectedParams:
     # Per-tensor weights too: the TFLM the tests run multiplies the scales in double, like
     # conv (a float32 product differs in the low bits; test_fully_connected pins this).
     mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, w.shape[0])
+    _apply_overrides(node, mult, shift)
     act_min, act_max = _activation_range(graph, node, out_scale, out_zp)
     return FullyConnectedParams(
         input_offset=-in_zp, filter_offset=-int(w.quant.zero_point[0]), output_offset=out_zp,
