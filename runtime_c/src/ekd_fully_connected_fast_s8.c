@@ -66,7 +66,8 @@ ekd_status ekd_fully_connected_fast_s8(const ekd_fc_params *params,
     }
     depth = filter_dims->c;
     rows = output_dims->c;
-    if (bias == NULL || depth > EKD_MAT_MULT_MAX_DEPTH || params->filter_offset != 0 ||
+    if (bias == NULL || ((uintptr_t)filter & 3u) != 0 || depth > EKD_MAT_MULT_MAX_DEPTH ||
+        params->filter_offset != 0 ||
         !ekd_requantize_fast_valid(quant, rows)) {
         return EKD_ERROR_ARGUMENT;
     }

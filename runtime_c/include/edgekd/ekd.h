@@ -260,7 +260,8 @@ ekd_status ekd_fully_connected_s8(const ekd_fc_params *params,
 
 /* Optimized FULLY_CONNECTED (Arm DSP SMLAD where the core has it, portable C elsewhere):
  * the same bytes as ekd_fully_connected_s8 for filter_offset 0, `filter` packed "rows4"
- * (as ekd_conv2d_1x1_s8's, the rows [out][in]), `bias` folded (never NULL), every
+ * (as ekd_conv2d_1x1_s8's, the rows [out][in]; 4-byte aligned, the DSP loop loads it
+ * with LDM), `bias` folded (never NULL), every
  * multiplier >= 0 and shift <= -1 (checked), |bias[r]| + 255 * sum(|filter row r|) < 2^30
  * (checked offline by the generator), in <= 32768. No scratch; any batch count. */
 ekd_status ekd_fully_connected_fast_s8(const ekd_fc_params *params,
