@@ -1,12 +1,13 @@
 """The numpy integer reference: one function per op, bit-exact with TFLM's reference kernels.
 
-``run(graph, inputs)`` evaluates a graph; ``run_all`` also returns every intermediate.
+``run(graph, inputs)`` evaluates a graph; ``run_all`` also returns every intermediate;
+``run_all_batch`` does that for many samples at once.
 """
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["run", "run_all"]
+__all__ = ["run", "run_all", "run_all_batch"]
 
 
 def __getattr__(name: str) -> Any:
