@@ -16,7 +16,9 @@ may call has a write order, and at the lead all of them allow.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -108,8 +110,36 @@ def direct_variants(graph: Graph, conv: Node, add: Node | None = None
     return [*variants, dataclasses.replace(direct, guard=None)]
 
 
+# While a model is generated (``variants_cached``): layer_variants by (tensor table, node)
+# object, each entry holding its node so that no id is reused. The generator asks for the
+# same layers' variants thousands of times while it weighs its choices (codegen/choice.py),
+# each answer a pass over the weights; nothing changes the graph meanwhile. Each entry
+# holds its node and tensor table, so that neither id is reused while it is remembered.
+_VARIANTS: dict[tuple[int, int], tuple[Node, dict, list[KernelVariant]]] | None = None
+
+
+@contextmanager
+def variants_cached() -> Iterator[None]:
+    """Remember layer_variants' answers inside the block (one model's generation)."""
+    global _VARIANTS
+    outer, _VARIANTS = _VARIANTS, {} if _VARIANTS is None else _VARIANTS
+    try:
+        yield
+    finally:
+        _VARIANTS = outer
+
+
 def layer_variants(graph: Graph, node: Node) -> list[KernelVariant]:
     """The kernels layer ``node`` may call, target-specific ones first, portable last."""
+    if _VARIANTS is None:
+        return _layer_variants(graph, node)
+    key = (id(graph.tensors), id(node))
+    if key not in _VARIANTS:
+        _VARIANTS[key] = node, graph.tensors, _layer_variants(graph, node)
+    return _VARIANTS[key][2]
+
+
+def _layer_variants(graph: Graph, node: Node) -> list[KernelVariant]:
     residual = residual_of(node)
     if residual is not None:
         return direct_variants(graph, residual.conv, residual.add)

@@ -87,12 +87,13 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise GraphError(f"graph {graph.name!r}: generated code supports one input and one "
                          f"output, the model has {len(graph.inputs)} and {len(graph.outputs)}")
-    graph = generator_graph(graph)
-    if plan is None:
-        plan = plan_for(graph)
-    weights: dict[str, WeightArray] = {}
-    layers = [layer_code(graph, plan, index, node, name, weights)
-              for index, node in enumerate(graph.nodes)]
+    with kernels.variants_cached():
+        graph = generator_graph(graph)
+        if plan is None:
+            plan = plan_for(graph)
+        weights: dict[str, WeightArray] = {}
+        layers = [layer_code(graph, plan, index, node, name, weights)
+                  for index, node in enumerate(graph.nodes)]
     weight_list = guard_weights(layers, list(weights.values()))
     past = [kernels.past_plan_scratch(graph, node) for node in graph.nodes]
     portable_arena_bytes = plan.arena_bytes + align_up(max(past, default=0))
