@@ -19,6 +19,7 @@ test-fast: venv
 
 bench: system venv
 	$(BIN)/python benchmarks/mlperf_tiny.py
+	$(BIN)/python benchmarks/corpus.py
 
 system:
 	@bash scripts/system-packages.sh

@@ -122,7 +122,8 @@ def table(rows: list[ModelRow], boards: list[str]) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "/")
+    """A reason as a table cell: without the list of supported ops that follows it."""
+    return text.split("; supported:")[0].replace("|", "/")
 
 
 def main() -> int:
