@@ -25,7 +25,7 @@ from typing import Iterator
 
 from edgekd.codegen import kernels
 from edgekd.codegen.channels import with_constant_channels
-from edgekd.codegen.depthwise import with_single_channel_depthwise_as_conv
+from edgekd.codegen.depthwise import with_multiplier_depthwise_as_conv
 from edgekd.codegen.fusion import fusable_adds, fuse_add, residual_of
 from edgekd.codegen.layers import overlap_lead, scratch_bytes
 from edgekd.codegen.planner import ArenaPlan, plan_arena
@@ -35,8 +35,9 @@ from edgekd.ir import Graph
 def generator_graph(graph: Graph) -> Graph:
     """``graph`` as the code generator runs it (the module docstring), its convolutions'
     constant channels first rewritten to keep them on the fast kernels (channels.py),
-    depthwise layers of one input channel as the convolutions they are (depthwise.py)."""
-    graph = with_single_channel_depthwise_as_conv(graph)
+    depthwise layers with a multiplier over few channels as the convolutions they are
+    (depthwise.py)."""
+    graph = with_multiplier_depthwise_as_conv(graph)
     graph = _lower_arena(with_constant_channels(graph))
     plan = plan_for(graph)
     for index, node in enumerate(graph.nodes):
