@@ -10,7 +10,7 @@
  * window (dilation 1, inside the input), 11 in the loop that takes any other window. The
  * tap loops and the requantization are assembly: the compiler's register allocation
  * spilled the accumulators. Other groups (fewer channels, windows of more than
- * EKD_DW_PREPARED_TAPS taps) take a plain loop.
+ * EKD_DW_DSP_PREPARED_TAPS taps) take a plain loop.
  */
 #include "ekd_dsp.h"
 
@@ -19,6 +19,11 @@
 #include "ekd_depthwise_group_s8.h"
 #include "ekd_fixedpoint.h"
 #include "ekd_requantize.h"
+
+/* Taps of a window the groups of four prepare on the stack (12 bytes each: two words of
+ * weights, an offset): up to 8x8, micro_speech-style 10x4 and 8x10 windows included. The
+ * DSP cores have the stack for it; the portable build keeps EKD_DW_PREPARED_TAPS. */
+#define EKD_DW_DSP_PREPARED_TAPS 80
 
 /* One tap of the unrolled 3x3 window: the inputs at [x + xoff], weights at [w + woff].
  * (Two LDRs of the weights rather than one LDRD: a register fewer, which the compiler
@@ -286,7 +291,7 @@ static __attribute__((noinline)) void ekd_dw_pixel_clipped(const ekd_dw_prep *s,
                   s->lo == -128 && s->hi == 127, out);
 }
 
-/* Four channels through any filter of at most EKD_DW_PREPARED_TAPS taps. */
+/* Four channels through any filter of at most EKD_DW_DSP_PREPARED_TAPS taps. */
 static void ekd_dw_group4(const ekd_nn_dw_group *g)
 {
     const ekd_conv_params *p = g->params;
@@ -302,8 +307,8 @@ static void ekd_dw_group4(const ekd_nn_dw_group *g)
     const int32_t row_step = dilation_h * in_w * channels;
     const int8_t *image = g->input;
     int8_t *out = g->output;
-    int32_t weights[2 * EKD_DW_PREPARED_TAPS]; /* per tap: (w0, w2), (w1, w3) */
-    int32_t offsets_of_tap[EKD_DW_PREPARED_TAPS]; /* bytes from a window's origin */
+    int32_t weights[2 * EKD_DW_DSP_PREPARED_TAPS]; /* per tap: (w0, w2), (w1, w3) */
+    int32_t offsets_of_tap[EKD_DW_DSP_PREPARED_TAPS]; /* bytes from a window's origin */
     ekd_dw_requant requant[4];
     int32_t bias[4];
     ekd_dw_prep prep;
@@ -422,7 +427,7 @@ static void ekd_dw_group_plain(const ekd_nn_dw_group *g)
 
 void ekd_nn_depthwise_group_s8(const ekd_nn_dw_group *group)
 {
-    if (group->count == 4 && group->kernel_h * group->kernel_w <= EKD_DW_PREPARED_TAPS) {
+    if (group->count == 4 && group->kernel_h * group->kernel_w <= EKD_DW_DSP_PREPARED_TAPS) {
         ekd_dw_group4(group);
     } else {
         ekd_dw_group_plain(group);
