@@ -36,7 +36,7 @@ def run_reference(graph: Graph, arrays: list[np.ndarray],
     Raises EdgeKDError naming the expected dtype and shape when an array does not fit;
     ``labels`` (e.g. file names) name the arrays in that message.
     """
-    from edgekd.reference import run
+    from edgekd.interpreter import run
 
     labels = labels or [f"input {k}" for k in range(len(arrays))]
     if len(arrays) != len(graph.inputs):

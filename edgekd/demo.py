@@ -340,7 +340,7 @@ def _teacher(config: DemoConfig, dataset, out: Path, fresh: bool, cache: Path | 
     """The trained teacher module and whether the cache had it ("hit", "miss", "off");
     its `edgekd distill` output folder is copied to ``out``."""
     from edgekd.distill.pipeline import distill
-    from edgekd.distill.teachers import load_weights
+    from edgekd.zoo import load_weights
     from edgekd.distill.trainer import seed_everything
     from edgekd.zoo import DigitsCNN
 

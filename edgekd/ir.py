@@ -41,6 +41,7 @@ from typing import Iterator
 import numpy as np
 
 from edgekd.errors import GraphError
+from edgekd.shapes import check_node  # shape rules live beside the ops they describe
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6")
 PADDINGS = ("SAME", "VALID")
@@ -190,8 +191,6 @@ class Graph:
 
     def validate(self) -> "Graph":
         """Check wiring, shapes and quantization parameters; raise GraphError naming the node."""
-        from edgekd.shapes import check_node  # shape rules live beside the ops they describe
-
         produced = set(self.inputs)
         for name in self.inputs:
             self.tensor(name)

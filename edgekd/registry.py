@@ -3,7 +3,8 @@
 For every op: how its integer parameters are prepared offline (reference/params.py), the
 numpy reference that defines its result (reference/<op>.py) and the C kernel that computes
 it on the device (runtime_c/include/edgekd/ekd.h). The interpreter and the code generator
-both look ops up here, so adding an op touches the op's own files and this table only.
+both look ops up here, so adding an op touches the op's own files and this table only
+(docs/design.md, "Adding an op").
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ class OpSpec:
     ``reference([params,] *inputs[:num_inputs], [out_shape])``: params when the op has a
     prepare function, missing optional inputs as None, the output shape when
     ``takes_out_shape``. ``c_kernel`` is None for ops the generated C does not call a
-    kernel for (RESHAPE aliases its input buffer).
+    kernel for (RESHAPE aliases its input buffer); it is the portable kernel, its faster
+    variants are rows of the kernel table (edgekd/codegen/kernel_table.py).
     """
 
     op: str
@@ -44,6 +46,11 @@ class OpSpec:
     c_kernel: str | None
     num_inputs: int
     takes_out_shape: bool
+    # The layer template (templates/layers/<template>.c.j2) the code generator renders.
+    template: str
+    # The dtypes of the kernel's computed operands: (inputs, outputs); constants are
+    # checked by the IR.
+    dtypes: tuple[str, str] = ("int8", "int8")
 
     def evaluate(self, op_params: Any, inputs: list[np.ndarray | None],
                  out_shape: tuple[int, ...]) -> np.ndarray:
@@ -58,21 +65,24 @@ class OpSpec:
 
 
 OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
-    OpSpec("CONV_2D", params.prepare_conv, conv2d, "ekd_conv2d_s8", 3, True),
+    OpSpec("CONV_2D", params.prepare_conv, conv2d, "ekd_conv2d_s8", 3, True, "conv"),
     OpSpec("DEPTHWISE_CONV_2D", params.prepare_conv, depthwise_conv2d,
-           "ekd_depthwise_conv2d_s8", 3, True),
+           "ekd_depthwise_conv2d_s8", 3, True, "conv"),
     OpSpec("FULLY_CONNECTED", params.prepare_fully_connected, fully_connected,
-           "ekd_fully_connected_s8", 3, True),
+           "ekd_fully_connected_s8", 3, True, "fully_connected"),
     OpSpec("DYNAMIC_FULLY_CONNECTED", params.prepare_dynamic_fully_connected,
-           dynamic_fully_connected, "ekd_dynamic_fully_connected_f32", 3, True),
-    OpSpec("AVERAGE_POOL_2D", params.prepare_pool, average_pool, "ekd_avgpool_s8", 1, True),
-    OpSpec("MAX_POOL_2D", params.prepare_pool, max_pool, "ekd_maxpool_s8", 1, True),
-    OpSpec("ADD", params.prepare_add, add, "ekd_add_s8", 2, False),
-    OpSpec("RESHAPE", None, reshape, None, 1, True),
-    OpSpec("SOFTMAX", params.prepare_softmax, softmax, "ekd_softmax_s8", 1, False),
-    OpSpec("QUANTIZE", params.prepare_quantize, quantize, "ekd_quantize_f32_s8", 1, False),
+           dynamic_fully_connected, "ekd_dynamic_fully_connected_f32", 3, True,
+           "dynamic_fully_connected", ("float32", "float32")),
+    OpSpec("AVERAGE_POOL_2D", params.prepare_pool, average_pool, "ekd_avgpool_s8", 1, True,
+           "pool"),
+    OpSpec("MAX_POOL_2D", params.prepare_pool, max_pool, "ekd_maxpool_s8", 1, True, "pool"),
+    OpSpec("ADD", params.prepare_add, add, "ekd_add_s8", 2, False, "add"),
+    OpSpec("RESHAPE", None, reshape, None, 1, True, "reshape"),
+    OpSpec("SOFTMAX", params.prepare_softmax, softmax, "ekd_softmax_s8", 1, False, "softmax"),
+    OpSpec("QUANTIZE", params.prepare_quantize, quantize, "ekd_quantize_f32_s8", 1, False,
+           "quantize", ("float32", "int8")),
     OpSpec("DEQUANTIZE", params.prepare_quantize, dequantize, "ekd_dequantize_s8_f32", 1,
-           False),
+           False, "quantize", ("int8", "float32")),
 )}
 
 

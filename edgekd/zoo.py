@@ -1,11 +1,19 @@
 """Model factories for the built-in examples (importable as `edgekd.zoo:digits_student`).
 
 Every model uses only ops the int8 path supports (conv + BN + ReLU, pooling, linear), so
-each can be quantized, compiled and verified on a board.
+each can be quantized, compiled and verified on a board. ``load_module`` builds a model
+from any such factory spec (`pkg.module:factory`) and loads its weights: the teachers of
+distillation and the models of quantization are loaded the same way.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
 from torch import nn
+
+from edgekd.data import load_entry_point
+from edgekd.errors import EdgeKDError
 
 
 def _conv_block(cin: int, cout: int, groups: int = 1) -> list[nn.Module]:
@@ -46,3 +54,37 @@ def digits_student() -> nn.Module:
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def load_module(spec: str, weights: str | Path | None = None, role: str = "model") -> nn.Module:
+    """Call the factory `pkg.module:factory` and load a state dict from `weights` (read with
+    ``torch.load(weights_only=True)``: no pickled code runs)."""
+    factory = load_entry_point(spec)
+    if not callable(factory):
+        raise EdgeKDError(f"{role} {spec}: not callable; expected a factory returning an nn.Module")
+    module = factory()
+    if not isinstance(module, nn.Module):
+        raise EdgeKDError(f"{role} {spec}: returned {type(module).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        load_weights(module, weights, role)
+    return module
+
+
+def load_weights(module: nn.Module, weights: str | Path, role: str = "model") -> None:
+    """Load a state dict file into ``module`` (strict: every key must match)."""
+    path = Path(weights)
+    if not path.is_file():
+        raise EdgeKDError(f"{path}: no such file ({role} weights)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling refusals and corrupt zips are one user error
+        raise EdgeKDError(f"{path}: not a torch state dict loadable with weights_only=True "
+                          f"({str(e).splitlines()[0]})") from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # an edgekd training checkpoint
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        first = str(e).strip().splitlines()
+        raise EdgeKDError(f"{path}: does not fit the {role} "
+                          f"({' '.join(line.strip() for line in first[:2])})") from None

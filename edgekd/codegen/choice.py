@@ -23,11 +23,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterator
 
-from edgekd.codegen import kernels
 from edgekd.codegen.channels import with_constant_channels
 from edgekd.codegen.depthwise import with_multiplier_depthwise_as_conv
-from edgekd.codegen.fusion import fusable_adds, fuse_add, residual_of
-from edgekd.codegen.layers import overlap_lead, scratch_bytes
+from edgekd.codegen.fusion import fusable_adds, fuse_add
+from edgekd.codegen.kernel_table import MVE
+from edgekd.codegen.prepare import layer_record, overlap_lead, scratch_bytes
+from edgekd.codegen.residual import residual_of
 from edgekd.codegen.planner import ArenaPlan, plan_arena
 from edgekd.ir import Graph
 
@@ -41,7 +42,7 @@ def generator_graph(graph: Graph) -> Graph:
     graph = _lower_arena(with_constant_channels(graph))
     plan = plan_for(graph)
     for index, node in enumerate(graph.nodes):
-        if kernels.optional_scratch(graph, node) == 0:
+        if layer_record(graph, node).optional_scratch == 0:
             continue
         trial = _with_attr(graph, index, "scratch_granted")
         trial_plan = plan_for(trial)
@@ -76,18 +77,17 @@ def _steps(graph: Graph) -> Iterator[Graph]:
         yield fuse_add(graph, index)
     for index, node in enumerate(graph.nodes):
         if (not node.attrs.get("low_memory") and residual_of(node) is None
-                and scratch_bytes(graph, index, node) > 0
-                and _direct_keeps_helium(graph, node)):
+                and layer_record(graph, node).scratch > 0
+                and _direct_keeps_helium(layer_record(graph, node))):
             yield _with_attr(graph, index, "low_memory")
 
 
-def _direct_keeps_helium(graph: Graph, node) -> bool:
+def _direct_keeps_helium(record) -> bool:
     """Whether the layer has direct kernels, Helium among them where its fastest kernels
     have a Helium one: a Helium build would otherwise fall to the Arm DSP direct kernel,
     50 % slower over resnet_large_int8 on the Cortex-M55 to save 2 KB of arena."""
-    direct = kernels.direct_variants(graph, node)
-    helium = any(v.guard == kernels.MVE for v in kernels.layer_variants(graph, node))
-    return bool(direct) and (not helium or any(v.guard == kernels.MVE for v in direct))
+    helium = any(v.guard == MVE for v in record.variants)
+    return bool(record.direct) and (not helium or any(v.guard == MVE for v in record.direct))
 
 
 def _with_attr(graph: Graph, index: int, attr: str) -> Graph:

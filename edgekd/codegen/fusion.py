@@ -22,41 +22,16 @@ exactly what TFLM computes with two ops.
 An ADD is fused into the CONV_2D among its two producers that runs later, when that
 convolution's output is read by the ADD alone (and is not a graph output), both ADD
 inputs are computed (not constants) and have the same shape as its output, and the direct kernels, the only ones with a
-fused ADD, can run the convolution on every target (``kernels.direct_variants``) with
+fused ADD, can run the convolution on every target (``kernel_table.direct_candidates``) with
 the ADD's parameters in the fast form.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
+from edgekd.codegen.prepare import fused_direct
+from edgekd.codegen.residual import ResidualAdd
 from edgekd.ir import Graph, Node
-
-
-@dataclass(frozen=True)
-class ResidualAdd:
-    """A fused ADD: the original ``conv`` and ``add`` nodes, and which of the ADD's two
-    inputs (0 or 1) the convolution computes."""
-
-    conv: Node
-    add: Node
-    conv_operand: int
-
-    @property
-    def skip(self) -> str:
-        """The ADD's other input: the residual the fused layer reads."""
-        return self.add.inputs[1 - self.conv_operand]
-
-
-def residual_of(node: Node) -> ResidualAdd | None:
-    return node.attrs.get("residual")
-
-
-def conv_of(node: Node) -> Node:
-    """The convolution a layer computes: the original CONV_2D of a fused layer (whose
-    output tensor, scale and zero point its parameters come from), else the node."""
-    residual = residual_of(node)
-    return residual.conv if residual is not None else node
 
 
 def fusable_adds(graph: Graph) -> list[int]:
@@ -83,8 +58,6 @@ def fuse_add(graph: Graph, index: int) -> Graph:
 
 def _fusion(graph: Graph, j: int) -> tuple[int, ResidualAdd] | None:
     """(index of the CONV_2D, the fusion) for the ADD at ``j``, or None."""
-    from edgekd.codegen.kernels import direct_variants  # kernels imports this module
-
     add = graph.nodes[j]
     if add.op != "ADD" or len(add.inputs) != 2 or len(add.outputs) != 1:
         return None
@@ -102,6 +75,6 @@ def _fusion(graph: Graph, j: int) -> tuple[int, ResidualAdd] | None:
     middle = add.inputs[operand]
     readers = sum(middle in node.inputs for node in graph.nodes)
     if (conv.op != "CONV_2D" or "residual" in conv.attrs or readers != 1
-            or middle in graph.outputs or not direct_variants(graph, conv, add)):
+            or middle in graph.outputs or not fused_direct(graph, conv, add)):
         return None
     return i, ResidualAdd(conv, add, operand)

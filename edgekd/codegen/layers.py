@@ -14,40 +14,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekd.codegen.identifiers import c_comment_name
-from edgekd.codegen import kernels, optimized
-from edgekd.codegen.fusion import conv_of, residual_of
+from edgekd.codegen import kernels
+from edgekd.codegen.prepare import LayerRecord, layer_record
+from edgekd.codegen.residual import conv_of, residual_of
 from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node, Tensor
-from edgekd.reference import params as prepare
 from edgekd.registry import op_spec
 from edgekd.shapes import node_macs
 
 C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float"}
-
-# op -> layer template (templates/layers/<template>.c.j2). The C kernel and the prepare
-# function come from edgekd.registry, the table the reference interpreter uses too.
-LAYER_TEMPLATES = {
-    "CONV_2D": "conv",
-    "DEPTHWISE_CONV_2D": "conv",
-    "FULLY_CONNECTED": "fully_connected",
-    "DYNAMIC_FULLY_CONNECTED": "dynamic_fully_connected",
-    "AVERAGE_POOL_2D": "pool",
-    "MAX_POOL_2D": "pool",
-    "ADD": "add",
-    "SOFTMAX": "softmax",
-    "RESHAPE": "reshape",
-    "QUANTIZE": "quantize",
-    "DEQUANTIZE": "quantize",
-}
-
-# The dtypes each op's kernel takes: (inputs, outputs); constants are checked by the IR.
-_DTYPES = {
-    "QUANTIZE": ("float32", "int8"),
-    "DEQUANTIZE": ("int8", "float32"),
-    "DYNAMIC_FULLY_CONNECTED": ("float32", "float32"),
-}
-
 
 @dataclass(frozen=True)
 class WeightArray:
@@ -112,7 +88,7 @@ class KernelCall:
     tap_sums: str | None = None  # the direct kernels' per-tap weight sums
     residual: bool = False  # takes an ekd_residual last (NULL where nothing is fused)
     # (offset, bytes) of its scratch past the end of the shared plan, or None: the
-    # layer's planned scratch (kernels.KernelVariant.past_plan)
+    # layer's planned scratch (kernel_table.KernelVariant.past_plan)
     past_scratch: tuple[int, int] | None = None
 
 
@@ -146,30 +122,11 @@ class LayerCode:
         return {u.role: u.ptr for u in self.uses}
 
 
-def scratch_bytes(graph: Graph, index: int, node: Node) -> int:
-    """Scratch the chosen kernel needs, in bytes: 0 for the portable int8 kernels of
-    runtime_c/, one int8 input row for DYNAMIC_FULLY_CONNECTED (the host verification
-    checks this against ekd_*_scratch_size)."""
-    if node.op == "DYNAMIC_FULLY_CONNECTED":
-        return graph.tensor(node.inputs[1]).shape[1]
-    return kernels.scratch_bytes(graph, node)
-
-
-def overlap_lead(graph: Graph, index: int, node: Node) -> int | None:
-    """Bytes by which layer ``index``'s output must start before its first input when it
-    writes over it, for every kernel the layer may call (codegen/kernels.py); None: the
-    layer may not run in place. The planner's ``overlap``."""
-    return kernels.inplace_lead(graph, node)
-
-
 def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str,
                weights: dict[str, WeightArray]) -> LayerCode:
     """The generated code of layer ``index``; adds its constants to ``weights``."""
-    if node.op not in LAYER_TEMPLATES:
-        raise UnsupportedError(f"graph {graph.name!r}: layer {index} ({node.op} "
-                               f"{node.name!r}): no C kernel for this op")
-    template = LAYER_TEMPLATES[node.op]
     spec = op_spec(node.op)
+    template = spec.template
     residual = residual_of(node)
     op = node.op + (" + ADD" if residual else "")
     where = f"graph {graph.name!r}: layer {index} ({op} {node.name!r})"
@@ -178,23 +135,24 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
     if len(computed) != data_operands or graph.tensor(node.inputs[0]).is_constant:
         raise UnsupportedError(f"{where}: the C kernel takes its data operands from earlier "
                                "layers; constant data operands are not supported")
-    _check_dtypes(where, graph, node)
+    _check_dtypes(where, graph, node, spec.dtypes)
     x = graph.tensor(node.inputs[0])
     y = graph.tensor(node.outputs[0])
     roles = ["input", "residual"] if residual else ["input", "input2"]
     uses = [_activation_use(graph, plan, role, n, const=True)
             for role, n in zip(roles, computed)]
     uses.append(_activation_use(graph, plan, "output", y.name, const=False))
-    # The kernel every target can run (kernels.layer_variants lists it last): an
-    # optimized one (codegen/optimized.py) where the layer allows, else the portable one.
-    neutral = [v.kernel for v in kernels.layer_variants(graph, node) if v.guard is None]
+    record = layer_record(graph, node)
+    # The kernel every target can run (the record's candidates list it last): an
+    # optimized one where the layer allows, else the portable one.
+    neutral = record.neutral
     layer = LayerCode(index=index, op=op, name=c_comment_name(node.name),
-                      template=template, kernel=(neutral or [spec.c_kernel or ""])[-1],
+                      template=template, kernel=neutral.kernel if neutral else "",
                       macs=node_macs(graph, conv_of(node)), uses=uses)
     # A fused layer's convolution requantizes to its own output first (fusion.py).
-    p = spec.prepare(graph, conv_of(node)) if spec.prepare else None
+    p = record.params
     if residual:
-        add = prepare.prepare_add(graph, residual.add)
+        add = record.residual_params
         if residual.conv_operand == 1:  # the kernels take the convolution as input 1
             add = _swap_add_inputs(add)
         layer.residual_params = _struct_fields(add)
@@ -223,31 +181,27 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
             layer.dims = {"input": _nhwc(x.shape), "filter": _nhwc(w.shape),
                           "output": _nhwc(y.shape)}
             layer.scratch = _scratch(plan, index)
-            layer.calls = _kernel_calls(graph, plan, node, layer, p, prefix, weights)
+            layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
         else:
             batches = x.size // w.shape[1]
             layer.dims = {"input": (batches, 1, 1, w.shape[1]),
                           "filter": (w.shape[0], 1, 1, w.shape[1]),
                           "output": (batches, 1, 1, w.shape[0])}
-            layer.calls = _kernel_calls(graph, plan, node, layer, p, prefix, weights)
+            layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
     elif template == "dynamic_fully_connected":
         _dynamic_fully_connected(layer, graph, plan, node, p, prefix, weights)
     elif template == "pool":
         layer.params = _struct_fields(p)
         layer.dims = {"input": _nhwc(x.shape), "output": _nhwc(y.shape)}
-        layer.calls = _kernel_calls(graph, plan, node, layer, p, prefix, weights)
-    elif template in ("add", "softmax"):
-        layer.params = _struct_fields(p)
-        if template == "add":
-            layer.calls = _kernel_calls(graph, plan, node, layer, p, prefix, weights)
-        depth = y.shape[-1] if y.shape else 1
-        layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
+        layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
     elif template == "quantize":
         layer.scalars = {"scale": c_float(p.scale), "zero_point": str(p.zero_point),
                          "size": str(y.size)}
     elif template == "reshape":
         layer.needs_memmove = not plan.same_storage(x.name, y.name)
         layer.scalars = {"bytes": str(y.nbytes)}
+    else:  # add, softmax, and by default the template of a new op
+        _elementwise(layer, record, plan, prefix, weights)
 
     for name in node.outputs:
         placement = plan.placement(name)
@@ -255,6 +209,22 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                            placement.nbytes))
     layer.poison = plan.dead_after(index)
     return layer
+
+
+def _elementwise(layer: LayerCode, record: LayerRecord, plan: ArenaPlan, prefix: str,
+                 weights: dict[str, WeightArray]) -> None:
+    """What an op without a template-specific layout gets: its parameter record as the
+    params struct, sizes as scalars (``size``; ``rows`` x ``depth`` over the last axis),
+    NHWC dims where its tensors are 4-D, and an ``#if`` chain where it has variants."""
+    graph, node = record.graph, record.node
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    layer.params = _struct_fields(record.params) if record.params is not None else []
+    if len(x.shape) == 4 and len(y.shape) == 4:
+        layer.dims = {"input": _nhwc(x.shape), "output": _nhwc(y.shape)}
+    if len(record.variants) > 1:
+        layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
+    depth = y.shape[-1] if y.shape else 1
+    layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
 
 
 def _swap_add_inputs(p):
@@ -292,42 +262,40 @@ def _dynamic_fully_connected(layer: LayerCode, graph: Graph, plan: ArenaPlan, no
     layer.scratch = _scratch(plan, index)
 
 
-def _kernel_calls(graph: Graph, plan: ArenaPlan, node: Node, layer: LayerCode, p,
-                  prefix: str, weights: dict[str, WeightArray]) -> list[KernelCall]:
-    """The layer's kernel variants (codegen/kernels.py) as calls, with the folded bias and
-    packed filter arrays the target-specific ones read, guarded by their condition."""
+# filter form (kernel_table.Kernel.filter) -> symbol suffix, C type, and what the
+# comment says of the packing (w: the model's weights, n: the packed array's size)
+_FILTER_FORMS = {
+    "packed4": ("_filter_packed", "int8_t",
+                lambda w, n: f"blocks of 4 channels, each [{w.shape[1] * w.shape[2]} taps][4]"),
+    "packed16": ("_filter_packed", "int8_t",
+                 lambda w, n: f"each output channel's row padded with zeros to "
+                              f"{n // w.shape[0]} bytes"),
+    "rows4": ("_filter_rows4", "int8_t",
+              lambda w, n: f"blocks of 4 output channels x 4 values [{n // 16}][4][4]"),
+}
+
+
+def _kernel_calls(record: LayerRecord, plan: ArenaPlan, layer: LayerCode, prefix: str,
+                  weights: dict[str, WeightArray]) -> list[KernelCall]:
+    """The layer's candidate kernels (codegen/prepare.py) as calls, with the folded bias
+    and packed filter arrays the target-specific ones read, guarded by their condition."""
+    graph, node, p = record.graph, conv_of(record.node), record.params
     calls = []
-    for variant in kernels.layer_variants(graph, node):
+    for variant in record.variants:
         filter_symbol = layer.consts.get("filter", "NULL")
         bias_symbol = layer.consts.get("bias", "NULL")
-        if variant.filter == "packed4":
-            w = graph.tensor(node.inputs[1])
-            filter_symbol = f"{prefix}_filter_packed"
+        w = graph.tensor(node.inputs[1]) if variant.filter != "model" or \
+            variant.bias != "model" or variant.tap_sums else None
+        packed = kernels.PACKERS[variant.filter](w.data) if w is not None else None
+        if variant.filter in _FILTER_FORMS:
+            suffix, ctype, describe = _FILTER_FORMS[variant.filter]
+            filter_symbol = prefix + suffix
             weights[f"array:{filter_symbol}"] = WeightArray(
-                filter_symbol, "int8_t", kernels.packed_depthwise_filter(w.data),
-                f"layer {layer.index} weights for {variant.kernel}: blocks of 4 channels, "
-                f"each [{w.shape[1] * w.shape[2]} taps][4]", guard=variant.guard)
-        elif variant.filter == "packed16":
-            w = graph.tensor(node.inputs[1])
-            filter_symbol = f"{prefix}_filter_packed"
-            packed = kernels.packed_conv_filter(w.data)
-            weights[f"array:{filter_symbol}"] = WeightArray(
-                filter_symbol, "int8_t", packed,
-                f"layer {layer.index} weights for {variant.kernel}: each output channel's "
-                f"row padded with zeros to {packed.size // w.shape[0]} bytes",
-                guard=variant.guard)
-        elif variant.filter == "rows4":
-            w = graph.tensor(node.inputs[1])
-            filter_symbol = f"{prefix}_filter_rows4"
-            packed = optimized.rows4_filter(w.data)
-            weights[f"array:{filter_symbol}"] = WeightArray(
-                filter_symbol, "int8_t", packed,
-                f"layer {layer.index} weights for {variant.kernel}: blocks of 4 output "
-                f"channels x 4 values [{packed.size // 16}][4][4]", guard=variant.guard)
+                filter_symbol, ctype, packed,
+                f"layer {layer.index} weights for {variant.kernel}: "
+                f"{describe(w, packed.size)}", guard=variant.guard)
         elif variant.filter == "winograd":
-            w = graph.tensor(node.inputs[1])
             symbol = f"{prefix}_filter_winograd"
-            packed = optimized.winograd_filter(w.data)
             weights[f"array:{symbol}"] = WeightArray(
                 symbol, "int16_t", packed,
                 f"layer {layer.index} Winograd F(2x2, 3x3) weights for {variant.kernel}: "
@@ -335,7 +303,6 @@ def _kernel_calls(graph: Graph, plan: ArenaPlan, node: Node, layer: LayerCode, p
                 "blocks of 4 x 4", guard=variant.guard)
             filter_symbol = f"(const int8_t *){symbol}"  # the kernels' filter type
         if variant.bias == "folded":
-            w = graph.tensor(node.inputs[1])
             b = graph.tensor(node.inputs[2]).data if len(node.inputs) > 2 and \
                 node.inputs[2] else None
             bias_symbol = f"{prefix}_bias_folded"
@@ -348,7 +315,6 @@ def _kernel_calls(graph: Graph, plan: ArenaPlan, node: Node, layer: LayerCode, p
                 guard=variant.guard)
         tap_sums = None
         if variant.tap_sums:
-            w = graph.tensor(node.inputs[1])
             tap_sums = f"{prefix}_tap_sums"
             weights[f"array:{tap_sums}"] = WeightArray(
                 tap_sums, "int32_t", kernels.tap_sums(w.data).reshape(-1),
@@ -360,6 +326,11 @@ def _kernel_calls(graph: Graph, plan: ArenaPlan, node: Node, layer: LayerCode, p
         calls.append(KernelCall(variant.guard, variant.kernel, filter_symbol, bias_symbol,
                                 tap_sums=tap_sums, residual=variant.residual,
                                 past_scratch=past))
+    if any(call.filter != layer.consts.get("filter") for call in calls):
+        # The model's array exists only in the builds whose kernel reads it: the comment,
+        # shared by every build, names none.
+        layer.uses = [dataclasses.replace(use, where="in each kernel's own form, below")
+                      if use.role == "filter" else use for use in layer.uses]
     return _with_conditions(calls)
 
 
@@ -428,8 +399,8 @@ def c_float(value: float) -> str:
     return text + "f"
 
 
-def _check_dtypes(where: str, graph: Graph, node: Node) -> None:
-    want_in, want_out = _DTYPES.get(node.op, ("int8", "int8"))
+def _check_dtypes(where: str, graph: Graph, node: Node, dtypes: tuple[str, str]) -> None:
+    want_in, want_out = dtypes
     tensors = [(graph.tensor(n), want_in) for n in node.inputs
                if n and not graph.tensor(n).is_constant]
     tensors += [(graph.tensor(n), want_out) for n in node.outputs]
@@ -450,7 +421,12 @@ def _pointer(plan: ArenaPlan, name: str, ctype: str) -> str:
         return "input->data" if ctype != "const void" else "(const void *)input->data"
     if p.location == OUTPUT:
         return "output->data" if ctype != "const void" else "(const void *)output->data"
-    return f"({ctype} *)(arena + {p.offset})"
+    return arena_pointer(p.tensor_id)
+
+
+def arena_pointer(tensor_id: int) -> str:
+    """The named pointer the generated invoke declares for an arena tensor."""
+    return f"tensor{tensor_id}"
 
 
 def _activation_use(graph: Graph, plan: ArenaPlan, role: str, name: str,

@@ -1,7 +1,10 @@
-"""The optimized C kernels every target can run, and when a layer may call them.
+"""What the optimized C kernels every target can run need of a layer, and their weights.
 
-``ekd_conv2d_1x1_s8``, ``ekd_conv2d_im2col_s8``, ``ekd_depthwise_conv2d_fast_s8`` and
-``ekd_add_fast_s8`` (runtime_c/src/) compute the same bytes as the portable reference
+Their rows (scratch, write order, which weights they read) are in codegen/kernel_table.py;
+this module holds the conditions those rows test and the packing and scratch formulas.
+
+``ekd_conv2d_1x1_s8``, ``ekd_conv2d_im2col_s8``, ``ekd_depthwise_conv2d_fast_s8``,
+``ekd_fully_connected_fast_s8`` and ``ekd_add_fast_s8`` (runtime_c/src/) compute the same bytes as the portable reference
 kernels, several times faster, and are compiled with the Arm DSP extension
 (SXTB16/SMLAD/SMMLAR) where the core has it, as portable C elsewhere: the generated code
 stays target-neutral (one layout of the constants, one call, one scratch size per layer).
@@ -30,12 +33,10 @@ kernel.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
 from edgekd.ir import Graph, Node
-from edgekd.reference import params as prepare
 
 ACC_LIMIT = 1 << 30  # EKD_REQUANTIZE_FAST_ACC_LIMIT
 WINOGRAD_LIMIT = 1 << 31  # int32: no sum of the Winograd kernel may reach it
@@ -46,22 +47,6 @@ WINOGRAD_MAX_IN_C = 4096  # EKD_WINOGRAD_MAX_IN_C
 WINOGRAD_MIN_IN_C = 8
 MAX_DEPTH = 32768  # EKD_MAT_MULT_MAX_DEPTH
 MAX_INPUT_OFFSET = 255  # |x + input_offset| <= 255 for int8 x and an int8 zero point
-
-
-@dataclass(frozen=True)
-class OptimizedKernel:
-    """The optimized kernel of a layer: its name, its scratch (bytes, as its C
-    ``*_scratch_size`` computes) and, for window ops, its write order (output pixels in
-    flight, and whether a group's reads all happen before its first write; group 0 for
-    elementwise ops)."""
-
-    kernel: str
-    scratch: int = 0
-    group: int = 0
-    reads_first: bool = False
-    channel_pass: int = 0  # inplace.RasterOrder.channel_pass
-    filter: str = "model"  # "rows4" (rows4_filter), "winograd" (winograd_filter)
-    bias: str = "model"  # "folded": bias + input_offset * sum of the channel's weights
 
 
 def mat_mult_block_bytes(depth: int) -> int:
@@ -81,40 +66,18 @@ def accumulator_bound(weights: np.ndarray, bias: np.ndarray | None,
     return b.reshape(-1) + MAX_INPUT_OFFSET * sums
 
 
-def optimized_kernel(graph: Graph, node: Node) -> OptimizedKernel | None:
-    """The optimized kernel layer ``node`` may call, or None to keep the portable one."""
-    if node.op == "ADD":
-        return _optimized_add(graph, node)
-    if node.op == "FULLY_CONNECTED":
-        return OptimizedKernel("ekd_fully_connected_fast_s8", filter="rows4",
-                               bias="folded") if fast_fc_ok(graph, node) else None
-    if not fast_conv_ok(graph, node):
-        return None
+def winograd_ok(graph: Graph, node: Node, p) -> bool:
+    """Whether a CONV_2D that meets ``fast_conv_ok`` may run Winograd F(2x2, 3x3): 3x3,
+    stride and dilation 1, enough input channels, and no int32 sum that could overflow."""
     w = graph.tensor(node.inputs[1])
-    p = prepare.prepare_conv(graph, node)
     _, kh, kw, in_c = w.shape
-    if node.op == "DEPTHWISE_CONV_2D":
-        return OptimizedKernel("ekd_depthwise_conv2d_fast_s8", 0,
-                               *write_order("ekd_depthwise_conv2d_fast_s8", 0),
-                               channel_pass=4)
-    depth = kh * kw * in_c
-    if (kh == 3 and kw == 3 and p.stride_h == 1 and p.stride_w == 1 and p.dilation_h == 1
-            and p.dilation_w == 1 and WINOGRAD_MIN_IN_C <= in_c <= WINOGRAD_MAX_IN_C
-            and winograd_bound(w.data) < WINOGRAD_LIMIT):
-        out_w = graph.tensor(node.outputs[0]).shape[2]
-        return OptimizedKernel("ekd_conv2d_winograd_s8", winograd_scratch_bytes(in_c),
-                               *write_order("ekd_conv2d_winograd_s8", out_w),
-                               filter="winograd", bias="folded")
-    if kh == 1 and kw == 1 and p.pad_h == 0 and p.pad_w == 0:
-        return OptimizedKernel("ekd_conv2d_1x1_s8", mat_mult_block_bytes(in_c),
-                               *write_order("ekd_conv2d_1x1_s8", 0), filter="rows4",
-                               bias="folded")
-    return OptimizedKernel("ekd_conv2d_im2col_s8", mat_mult_block_bytes(depth),
-                           *write_order("ekd_conv2d_im2col_s8", 0), filter="rows4",
-                           bias="folded")
+    return (node.op == "CONV_2D" and kh == 3 and kw == 3 and p.stride_h == 1
+            and p.stride_w == 1 and p.dilation_h == 1 and p.dilation_w == 1
+            and WINOGRAD_MIN_IN_C <= in_c <= WINOGRAD_MAX_IN_C
+            and winograd_bound(w.data) < WINOGRAD_LIMIT)
 
 
-def fast_conv_ok(graph: Graph, node: Node) -> bool:
+def fast_conv_ok(graph: Graph, node: Node, p) -> bool:
     """Whether a CONV_2D or DEPTHWISE_CONV_2D meets what every optimized convolution
     needs (the module docstring): int8 data and weights, the fast requantization's
     multipliers and accumulator bound, a dot product of at most MAX_DEPTH values."""
@@ -126,7 +89,6 @@ def fast_conv_ok(graph: Graph, node: Node) -> bool:
     bias = graph.tensor(bias_name).data if bias_name else None
     if x.dtype != "int8" or w.dtype != "int8" or w.data is None or len(w.shape) != 4:
         return False
-    p = prepare.prepare_conv(graph, node)
     if not requantization_fast(p):
         return False
     depthwise = node.op == "DEPTHWISE_CONV_2D"
@@ -136,6 +98,13 @@ def fast_conv_ok(graph: Graph, node: Node) -> bool:
     if depthwise:
         return p.depth_multiplier == 1 and kh * kw <= MAX_DEPTH
     return kh * kw * in_c <= MAX_DEPTH
+
+
+def requantization_fast(p) -> bool:
+    """Whether prepared conv or FC parameters meet the fast requantization's needs:
+    multipliers >= 0, shifts <= -1 (or a zero multiplier), |input_offset| <= 128."""
+    return not (np.any(p.multiplier < 0) or np.any((p.shift > -1) & (p.multiplier != 0))
+                or abs(p.input_offset) > 128)
 
 
 def symmetric_fc(graph: Graph, node: Node) -> bool:
@@ -149,56 +118,42 @@ def symmetric_fc(graph: Graph, node: Node) -> bool:
             and not np.any(w.quant.zero_point))
 
 
-def fast_fc_ok(graph: Graph, node: Node) -> bool:
+def fast_fc_ok(graph: Graph, node: Node, p) -> bool:
     """Whether a FULLY_CONNECTED may call ekd_fully_connected_fast_s8: symmetric weights,
-    the fast requantization's multipliers and accumulator bound, depth <= MAX_DEPTH."""
+    the fast requantization's multipliers and accumulator bound (``p``: its prepared
+    parameters), depth <= MAX_DEPTH."""
     if not symmetric_fc(graph, node):
         return False
     w = graph.tensor(node.inputs[1])
     bias_name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
     bias = graph.tensor(bias_name).data if bias_name else None
-    p = prepare.prepare_fully_connected(graph, node)
     return (requantization_fast(p) and w.shape[1] <= MAX_DEPTH
             and not np.any(accumulator_bound(w.data, bias, False) >= ACC_LIMIT))
 
 
-def requantization_fast(p) -> bool:
-    """Whether prepared conv or FC parameters meet the fast requantization's needs:
-    multipliers >= 0, shifts <= -1 (or a zero multiplier), |input_offset| <= 128."""
-    return not (np.any(p.multiplier < 0) or np.any((p.shift > -1) & (p.multiplier != 0))
-                or abs(p.input_offset) > 128)
-
-
-def direct_ok(graph: Graph, node: Node, channel_multiple: int) -> bool:
+def direct_ok(graph: Graph, node: Node, p, channel_multiple: int) -> bool:
     """Whether a CONV_2D may call a direct kernel (ekd_conv2d_direct_s8: input channels a
     multiple of 4; the Helium one: of 16): the optimized kernels' conditions, dilation 1."""
-    if node.op != "CONV_2D" or not fast_conv_ok(graph, node):
+    if node.op != "CONV_2D" or not fast_conv_ok(graph, node, p):
         return False
-    p = prepare.prepare_conv(graph, node)
     in_c = graph.tensor(node.inputs[1]).shape[3]
     return p.dilation_h == 1 and p.dilation_w == 1 and in_c % channel_multiple == 0
 
 
-def add_fast_ok(graph: Graph, node: Node) -> bool:
-    """Whether an ADD has TFLM's int8 parameters (ekd_add_fast_s8, or fused)."""
-    return _optimized_add(graph, node) is not None
+def add_fast_ok(graph: Graph, node: Node, p) -> bool:
+    """Whether an ADD has TFLM's int8 parameters (ekd_add_fast_s8, or fused): the
+    prepared parameters ``p`` (reference.params.prepare_add) of int8 operands."""
+    if any(graph.tensor(n).dtype != "int8" for n in (*node.inputs[:2], node.outputs[0])):
+        return False
+    return not (p.left_shift > 20 or min(p.input1_multiplier, p.input2_multiplier,
+                                         p.output_multiplier) < 0
+                or max(p.input1_shift, p.input2_shift) > 0 or p.output_shift > -1)
 
 
-def write_order(kernel: str, out_w: int) -> tuple[int, bool]:
-    """(group, reads_first) of an optimized window kernel's raster write order, for the
-    in-place planner (edgekd/codegen/inplace.py); ``out_w``: the layer's output width.
-
-    The matrix kernels fill a block of four output pixels' columns before writing any
-    of them. The depthwise kernel takes four channels through every pixel, then the next
-    four (``OptimizedKernel.channel_pass``), in raster order within a pass. Winograd
-    writes two 2x2 tiles at a time, after their reads; when it writes output pixel q,
-    pixels from q - out_w + 1 on (the rest of the tile row) may still read.
-    """
-    if kernel == "ekd_depthwise_conv2d_fast_s8":
-        return 1, False
-    if kernel == "ekd_conv2d_winograd_s8":
-        return out_w, False
-    return 4, True
+def direct_block_bytes(depth: int) -> int:
+    """ekd_conv2d_direct_s8_scratch_size on an Arm DSP build: four pixels' windows of
+    ``depth`` values unpacked to int16 once, shared by every output channel."""
+    return 8 * depth
 
 
 def rows4_filter(weights: np.ndarray) -> np.ndarray:
@@ -213,18 +168,6 @@ def rows4_filter(weights: np.ndarray) -> np.ndarray:
     padded[:out_c, :depth] = rows
     groups = padded.reshape(padded.shape[0] // 4, 4, padded.shape[1] // 4, 4)
     return np.ascontiguousarray(groups.transpose(0, 2, 1, 3)).reshape(-1)
-
-
-def _optimized_add(graph: Graph, node: Node) -> OptimizedKernel | None:
-    """ekd_add_fast_s8 for what TFLM's int8 ADD prepares (runtime_c/src/ekd_add_fast_s8.c)."""
-    if any(graph.tensor(n).dtype != "int8" for n in (*node.inputs[:2], node.outputs[0])):
-        return None
-    p = prepare.prepare_add(graph, node)
-    if (p.left_shift > 20 or min(p.input1_multiplier, p.input2_multiplier,
-                                 p.output_multiplier) < 0
-            or max(p.input1_shift, p.input2_shift) > 0 or p.output_shift > -1):
-        return None
-    return OptimizedKernel("ekd_add_fast_s8")
 
 
 # Winograd F(2x2, 3x3) with integer transforms: 4 * (a 2x2 block of the correlation of a

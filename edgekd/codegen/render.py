@@ -17,10 +17,12 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from edgekd.codegen.identifiers import IdentifierScope, c_comment_name, c_identifier
-from edgekd.codegen import kernels
+from edgekd.codegen.prepare import forget, layer_record
 from edgekd.codegen.choice import generator_graph, plan_for
-from edgekd.codegen.layers import C_TYPES, LayerCode, WeightArray, c_float, guard_weights, layer_code
-from edgekd.codegen.planner import ALIGNMENT, INPUT, ArenaPlan, align_up
+from edgekd.codegen.layers import (
+    C_TYPES, LayerCode, WeightArray, arena_pointer, c_float, guard_weights, layer_code,
+)
+from edgekd.codegen.planner import ALIGNMENT, ARENA, INPUT, ArenaPlan, align_up
 from edgekd.errors import EdgeKDError, GraphError
 from edgekd.ir import Graph, Tensor
 from edgekd.shapes import graph_macs
@@ -55,7 +57,7 @@ class GeneratedModel:
     tensor_dtypes: dict[str, np.dtype]  # every activation tensor's numpy dtype
     tensor_shapes: dict[str, tuple[int, ...]]
     # The arena of a build without the Arm DSP extension (the host's, a Cortex-M3's):
-    # the plan's, plus the scratch of kernels it calls past the plan's end (kernels.py).
+    # the plan's, plus the scratch of kernels it calls past the plan's end (codegen/prepare.py).
     portable_arena_bytes: int = 0
 
     @property
@@ -87,15 +89,15 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise GraphError(f"graph {graph.name!r}: generated code supports one input and one "
                          f"output, the model has {len(graph.inputs)} and {len(graph.outputs)}")
-    with kernels.variants_cached():
-        graph = generator_graph(graph)
-        if plan is None:
-            plan = plan_for(graph)
-        weights: dict[str, WeightArray] = {}
-        layers = [layer_code(graph, plan, index, node, name, weights)
-                  for index, node in enumerate(graph.nodes)]
+    forget()  # the previous model's records
+    graph = generator_graph(graph)
+    if plan is None:
+        plan = plan_for(graph)
+    weights: dict[str, WeightArray] = {}
+    layers = [layer_code(graph, plan, index, node, name, weights)
+              for index, node in enumerate(graph.nodes)]
     weight_list = guard_weights(layers, list(weights.values()))
-    past = [kernels.past_plan_scratch(graph, node) for node in graph.nodes]
+    past = [layer_record(graph, node).past_plan_scratch for node in graph.nodes]
     portable_arena_bytes = plan.arena_bytes + align_up(max(past, default=0))
     context = {
         "name": name,
@@ -111,6 +113,7 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
         "weights_bytes": sum(w.nbytes for w in weight_list if w.neutral),
         "macs": graph_macs(graph),
         "tensor_ids": _tensor_ids(plan, name),
+        "arena_pointers": _arena_pointers(graph, plan),
         "poison_at_start": _poison_at_start(plan),
         "io_offsets": plan.io_offsets,
         "portable_arena_bytes": portable_arena_bytes,
@@ -217,6 +220,19 @@ def _poison_at_start(plan: ArenaPlan) -> list[tuple[int, int]]:
     end = start + align_up(sum(p.nbytes for p in plan.tensors.values()
                                if p.location == INPUT and p.alias_of is None))
     return [(a, b - a) for a, b in ((0, start), (end, plan.arena_bytes)) if b > a]
+
+
+def _arena_pointers(graph: Graph, plan: ArenaPlan) -> list[tuple[str, str, int, str]]:
+    """(C type, pointer name, offset, tensor name for the comment) of every arena tensor
+    a layer reads or writes, in tensor id order: one named pointer each, declared once."""
+    used = {n for node in graph.nodes for n in (*node.inputs, *node.outputs)
+            if n and not graph.tensor(n).is_constant}
+    pointers = []
+    for p in sorted(plan.tensors.values(), key=lambda p: p.tensor_id):
+        if p.location == ARENA and p.name in used:
+            pointers.append((C_TYPES[graph.tensor(p.name).dtype], arena_pointer(p.tensor_id),
+                             p.offset, c_comment_name(p.name)))
+    return pointers
 
 
 def _tensor_ids(plan: ArenaPlan, name: str) -> list[tuple[str, int]]:

@@ -5,7 +5,7 @@ network: Conv -> ``nn.Conv2d`` (+ a following BatchNormalization as ``nn.BatchNo
 Gemm / MatMul (+ Add of a constant) -> ``nn.Linear``, Relu/Clip fused into the layer before,
 pools, residual Add, Flatten/Reshape to (N, -1) and a final Softmax. The modules hold the
 file's weights, so ``edgekd.quant`` calibrates, quantizes and converts an ONNX model exactly
-as it does a torch one: one quantizer for both front ends.
+as it does a torch one (edgekd/quant/onnx.py): one quantizer for both front ends.
 """
 from __future__ import annotations
 
@@ -17,32 +17,13 @@ from torch import nn
 
 from edgekd.errors import EdgeKDError
 from edgekd.frontends.nchw import columns_hwc_to_chw
-from edgekd.frontends.onnx import (
+from edgekd.frontends.onnx_model import (
     OnnxModel, OnnxNode, clip_activation, pool_kernel, window_of,
 )
 from edgekd.frontends.torch_fx import Layer, TracedModel
-from edgekd.ir import Graph
 
 _FUSES_ACTIVATION = ("conv", "linear", "max_pool", "avg_pool", "add")
 _PASSTHROUGH = ("Identity", "Dropout")
-
-
-def quantize_float_model(model: OnnxModel, calib, method: str, float_io: bool) -> Graph:
-    """PTQ of a float ONNX model on ``calib`` (see read_onnx) -> the int8 graph."""
-    from edgekd.quant import QuantModel, calibrate, convert
-
-    traced = trace_onnx(model)
-    data = calibration_inputs(model, calib)
-    quant_model = QuantModel(traced).eval()
-    try:
-        calibrate(quant_model, data, method)
-    except (ValueError, RuntimeError) as error:  # inf/NaN reached a range despite the checks
-        raise EdgeKDError(f"{model.label}: calibration met non-finite activations "
-                          f"({str(error).splitlines()[0][:200]})") from None
-    try:
-        return convert(quant_model, float_io=float_io)
-    except EdgeKDError as error:
-        raise EdgeKDError(f"{model.label}: {error}") from None
 
 
 def calibration_inputs(model: OnnxModel, calib) -> np.ndarray:

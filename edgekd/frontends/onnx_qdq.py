@@ -25,7 +25,7 @@ import numpy as np
 
 from edgekd.errors import EdgeKDError
 from edgekd.frontends.nchw import columns_chw_to_hwc, conv_weight_to_ir, ir_shape
-from edgekd.frontends.onnx import (
+from edgekd.frontends.onnx_model import (
     OnnxModel, OnnxNode, clip_activation, log, pool_kernel, window_of,
 )
 from edgekd.ir import Graph, Node, QuantParams, Tensor

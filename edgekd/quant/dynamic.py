@@ -108,7 +108,7 @@ def quantize_dynamic_to_file(model_spec: str, weights: str | None, data, output,
     FULLY_CONNECTED layers quantize their inputs asymmetrically. Returns the accuracies,
     the graph and the path."""
     from edgekd.data import Dataset, load_dataset
-    from edgekd.distill.teachers import load_module  # factory + weights_only state dict
+    from edgekd.zoo import load_module  # factory + weights_only state dict
     from edgekd.quant.evaluate import int8_accuracy, torch_accuracy
     from edgekd.frontends import save_model
 

@@ -49,7 +49,7 @@ def with_batch(graph: Graph, batch: int) -> Graph:
 def run_reference(graph: Graph, x, batch_size: int = EVAL_BATCH) -> list[np.ndarray]:
     """The graph's outputs (raw: int8 codes, or float32) for inputs ``x`` (NCHW float),
     one array per output with the samples stacked on axis 0."""
-    from edgekd.reference import run
+    from edgekd.interpreter import run
 
     inputs = quantize_inputs(graph, x)
     results: list[list[np.ndarray]] = [[] for _ in graph.outputs]

@@ -29,7 +29,7 @@ def quantize_to_file(model_spec: str, weights: str | None, data: str | Dataset, 
     """Quantize the model built by ``model_spec`` (pkg.module:factory, weights from a state
     dict file) and write it to ``output`` (.tflite). Returns the accuracies (None without
     test labels) and the graph."""
-    from edgekd.distill.teachers import load_module  # factory + weights_only state dict
+    from edgekd.zoo import load_module  # factory + weights_only state dict
 
     if method not in CLI_METHODS:
         raise EdgeKDError(f"unknown method {method!r}; use one of {', '.join(CLI_METHODS)}")

@@ -134,7 +134,7 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     harness = build_host_harness(generated, poison=poison)
     c_tensors = harness.run(samples)
 
-    from edgekd.reference import run_all_batch
+    from edgekd.interpreter import run_all_batch
 
     reference = run_all_batch(graph, samples)
     oracles = {"reference": {t: reference[t] for t in c_tensors}}

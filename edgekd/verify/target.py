@@ -83,7 +83,7 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
                    name: str | None = None, seed: int = 0,
                    tflm: bool = True) -> Iterator[PreparedModel]:
     """Generate the model's C into a temporary folder and compute its expected outputs."""
-    from edgekd.reference import run_all_batch
+    from edgekd.interpreter import run_all_batch
 
     graph, tflite_path = load_graph(model)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgekd.codegen import generate_model, write_sources
-from edgekd.reference import run
+from edgekd.interpreter import run
 
 from .graphs import small_cnn
 

@@ -9,7 +9,7 @@ import pytest
 
 from edgekd.codegen import channels
 from edgekd.codegen.choice import generator_graph
-from edgekd.codegen.kernels import layer_variants
+from edgekd.codegen.prepare import layer_record
 from edgekd.codegen.optimized import fast_conv_ok
 from edgekd.reference.params import prepare_conv
 from edgekd.verify.host import verify_host
@@ -17,6 +17,10 @@ from edgekd.verify.target import verify_target
 
 from ..verify.test_firmware import installed_board
 from .graphs import GraphBuilder
+
+
+def _variants(graph, node):
+    return layer_record(graph, node).variants
 
 PORTABLE = {"ekd_conv2d_s8", "ekd_depthwise_conv2d_s8"}
 
@@ -50,7 +54,7 @@ def adversarial_graph(seed=0):
 
 
 def neutral_kernels(graph):
-    return [layer_variants(graph, node)[-1].kernel for node in graph.nodes]
+    return [_variants(graph, node)[-1].kernel for node in graph.nodes]
 
 
 @pytest.mark.parametrize("depthwise", [False, True])
@@ -68,7 +72,7 @@ def test_accumulator_range_is_the_exact_extremes_over_int8_inputs(depthwise):
 
 def test_constant_channels_are_rewritten_and_the_layers_keep_their_fast_kernels():
     graph = adversarial_graph()
-    assert not any(fast_conv_ok(graph, node) for node in graph.nodes)
+    assert not any(fast_conv_ok(graph, node, prepare_conv(graph, node)) for node in graph.nodes)
     generated = generator_graph(graph)
     assert not set(neutral_kernels(generated)) & PORTABLE
     for before, after in zip(graph.nodes, generated.nodes):

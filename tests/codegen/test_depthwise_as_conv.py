@@ -6,12 +6,16 @@ from __future__ import annotations
 import pytest
 
 from edgekd.codegen.choice import generator_graph
-from edgekd.codegen.kernels import layer_variants
+from edgekd.codegen.prepare import layer_record
 from edgekd.verify.host import verify_host
 from edgekd.verify.target import verify_target
 
 from ..verify.test_firmware import installed_board
 from .graphs import GraphBuilder
+
+
+def _variants(graph, node):
+    return layer_record(graph, node).variants
 
 
 def multiplier_depthwise(kernel=(8, 10), multiplier=8, shape=(1, 19, 17, 1), seed=0):
@@ -32,7 +36,7 @@ def test_becomes_a_conv_on_a_fast_kernel_and_stays_bit_exact(kernel, multiplier,
     assert node.op == "CONV_2D" and "depth_multiplier" not in node.attrs
     assert generated.tensor(node.inputs[1]).shape == (multiplier * channels, *kernel,
                                                       channels)
-    assert layer_variants(generated, node)[-1].kernel != "ekd_conv2d_s8"
+    assert _variants(generated, node)[-1].kernel != "ekd_conv2d_s8"
     result = verify_host(graph, inputs=8, seed=1, tflm=False)
     assert result.bit_exact, result.summary()
 

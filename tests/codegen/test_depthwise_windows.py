@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from edgekd.codegen.choice import generator_graph
-from edgekd.codegen.kernels import layer_variants
+from edgekd.codegen.prepare import layer_record
 from edgekd.ir import Graph
 from edgekd.shapes import conv_output_size
 from edgekd.verify.host import verify_host
@@ -15,6 +15,10 @@ from edgekd.verify.target import verify_target
 
 from ..verify.test_firmware import installed_board
 from .graphs import GraphBuilder
+
+
+def _variants(graph, node):
+    return layer_record(graph, node).variants
 
 # (input h, w, channels), kernel, stride, dilation, padding
 WINDOWS = [
@@ -51,7 +55,7 @@ def window_graph(shape, kernel, stride, dilation, padding, seed=0) -> Graph:
 def test_fast_kernel_bit_exact_on_the_host(index):
     graph = window_graph(*WINDOWS[index], seed=index)  # odd seeds: no clamp (SSAT path)
     generated = generator_graph(graph)
-    assert layer_variants(generated, generated.nodes[0])[-1].kernel == \
+    assert _variants(generated, generated.nodes[0])[-1].kernel == \
         "ekd_depthwise_conv2d_fast_s8"
     result = verify_host(graph, inputs=6, seed=index, tflm=False)
     assert result.bit_exact, result.summary()

@@ -9,12 +9,16 @@ import numpy as np
 import pytest
 
 from edgekd.codegen.choice import generator_graph
-from edgekd.codegen.kernels import layer_variants
+from edgekd.codegen.prepare import layer_record
 from edgekd.verify.host import verify_host
 from edgekd.verify.target import verify_target
 
 from ..verify.test_firmware import installed_board
 from .graphs import GraphBuilder
+
+
+def _variants(graph, node):
+    return layer_record(graph, node).variants
 
 # (batch, depth, rows)
 SHAPES = [(1, 37), (3, 64), (1, 1), (2, 6), (1, 250), (4, 19)]
@@ -44,14 +48,14 @@ def adversarial_fc(batch: int, depth: int, rows: int, seed: int = 0):
 def test_every_shape_takes_the_fast_kernels():
     for (batch, depth), rows in zip(SHAPES, ROWS):
         graph = generator_graph(adversarial_fc(batch, depth, rows))
-        kernels = [v.kernel for v in layer_variants(graph, graph.nodes[0])]
+        kernels = [v.kernel for v in _variants(graph, graph.nodes[0])]
         assert kernels == ["ekd_fully_connected_s8_mve", "ekd_fully_connected_fast_s8"]
 
 
 def test_asymmetric_weights_keep_the_reference_kernel():
     graph = adversarial_fc(1, 8, 4)
     graph.tensor(graph.nodes[0].inputs[1]).quant.zero_point[:] = 3
-    assert [v.kernel for v in layer_variants(graph, graph.nodes[0])] == \
+    assert [v.kernel for v in _variants(graph, graph.nodes[0])] == \
         ["ekd_fully_connected_s8"]
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from edgekd.codegen import generate_model
 from edgekd.codegen.choice import generator_graph, plan_for
-from edgekd.codegen.fusion import fusable_adds, fuse_add, residual_of
+from edgekd.codegen.fusion import fusable_adds, fuse_add
+from edgekd.codegen.residual import residual_of
 from edgekd.ir import QuantParams
 from edgekd.verify.host import verify_host
 

@@ -3,16 +3,24 @@ packed weights equal the arithmetic they replace, each layer lists the Helium ke
 shapes allow before the neutral one, and the generated C picks among them with #if."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
 import pytest
 
-from edgekd.codegen import generate_model, kernels
-from edgekd.codegen.kernels import (
-    MVE, folded_bias, inplace_lead, layer_variants,
-    packed_conv_filter, packed_depthwise_filter,
-)
+from edgekd.codegen import generate_model, kernel_table
+from edgekd.codegen.kernel_table import MVE
+from edgekd.codegen.kernels import folded_bias, packed_conv_filter, packed_depthwise_filter
+from edgekd.codegen.prepare import layer_record
+
+
+def layer_variants(graph, node):
+    return layer_record(graph, node).variants
+
+
+def inplace_lead(graph, node):
+    return layer_record(graph, node).lead
 
 from .graphs import GraphBuilder, small_cnn
 
@@ -80,12 +88,10 @@ def test_a_kernel_without_a_write_order_keeps_its_layer_out_of_place(monkeypatch
     # a row and two pixels of 8 channels, rounded up to whole pixels at the planner's
     # 16-byte alignment (the fast kernel's channel passes, inplace.RasterOrder)
     assert inplace_lead(graph, node) == 64
-    original = kernels.layer_variants
-
-    def unordered(graph_, node_):
-        return [kernels.KernelVariant(v.guard, v.kernel, None) for v in original(graph_, node_)]
-
-    monkeypatch.setattr(kernels, "layer_variants", unordered)
+    unordered = tuple(dataclasses.replace(k, order=lambda layer: None)
+                      if k.name == "ekd_depthwise_conv2d_fast_s8" else k
+                      for k in kernel_table.KERNELS)
+    monkeypatch.setattr(kernel_table, "KERNELS", unordered)
     assert inplace_lead(graph, node) is None
 
 

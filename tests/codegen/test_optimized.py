@@ -9,14 +9,24 @@ import dataclasses
 import numpy as np
 import pytest
 
-from edgekd.codegen import kernels, optimized
-from edgekd.codegen.kernels import layer_variants
+from edgekd.codegen import kernel_table, optimized
+from edgekd.codegen.prepare import layer_record
 from edgekd.codegen.render import generate_model
 from edgekd.reference.params import prepare_conv
 from edgekd.verify.cffi_build import compile_runtime
 
 from ..runtime_c.ekd_runtime import host_build_flags
 from .graphs import GraphBuilder
+
+
+def layer_variants(graph, node):
+    return layer_record(graph, node).variants
+
+
+def optimized_kernel(graph, node):
+    """The neutral kernel of a layer when it is an optimized one, else None."""
+    neutral = layer_record(graph, node).neutral
+    return None if neutral.kernel == kernel_table.portable_row(node.op).name else neutral
 
 
 def layer(build, shape=(1, 9, 7, 12), seed=0):
@@ -48,17 +58,18 @@ def test_few_input_channels_take_im2col_not_winograd():
     for channels, kernel in ((3, "ekd_conv2d_im2col_s8"), (7, "ekd_conv2d_im2col_s8"),
                              (8, "ekd_conv2d_winograd_s8")):
         graph, node = layer(lambda g: g.conv(g.input, 8), shape=(1, 9, 7, channels))
-        assert optimized.optimized_kernel(graph, node).kernel == kernel
+        assert optimized_kernel(graph, node).kernel == kernel
 
 
 def test_layers_outside_the_fast_requantization_keep_the_reference_kernel(monkeypatch):
     graph, node = layer(lambda g: g.conv(g.input, 8))
-    assert optimized.optimized_kernel(graph, node) is not None
+    assert optimized_kernel(graph, node) is not None
     p = prepare_conv(graph, node)
     # A real multiplier of 1/2 or more (shift >= 0): the fast path cannot round it.
-    monkeypatch.setattr(optimized.prepare, "prepare_conv",
-                        lambda g, n: dataclasses.replace(p, shift=np.zeros_like(p.shift)))
-    assert optimized.optimized_kernel(graph, node) is None
+    monkeypatch.setattr(kernel_table.Layer, "params",
+                        dataclasses.replace(p, shift=np.zeros_like(p.shift)))
+    graph = dataclasses.replace(graph, tensors=dict(graph.tensors))  # records made anew
+    assert optimized_kernel(graph, node) is None
     assert layer_variants(graph, node)[-1].kernel == "ekd_conv2d_s8"
 
 
@@ -69,14 +80,15 @@ def test_an_accumulator_that_may_reach_2_to_the_30_keeps_the_reference_kernel():
     room = (1 << 30) - 255 * int(np.abs(w.astype(np.int64)).reshape(8, -1).sum(axis=1)[3])
     bias.data[:] = 0
     bias.data[3] = room - 1
-    assert optimized.optimized_kernel(graph, node) is not None
+    p = prepare_conv(graph, node)
+    assert optimized.fast_conv_ok(graph, node, p)
     bias.data[3] = room
-    assert optimized.optimized_kernel(graph, node) is None
+    assert not optimized.fast_conv_ok(graph, node, p)
 
 
 def test_depthwise_with_a_depth_multiplier_keeps_the_reference_kernel():
     graph, node = layer(lambda g: g.depthwise(g.input, multiplier=2))
-    assert optimized.optimized_kernel(graph, node) is None
+    assert optimized_kernel(graph, node) is None
 
 
 def test_rows4_packs_four_rows_by_four_values_zero_padded():
@@ -148,7 +160,8 @@ def test_planned_scratch_equals_the_kernels_own(runtime_lib):
 
 def test_generated_code_calls_the_optimized_kernels_with_their_arrays(monkeypatch):
     # The optimized kernels alone: no layer switched to a direct kernel for the arena.
-    monkeypatch.setattr(kernels, "direct_variants", lambda graph, node, add=None: [])
+    monkeypatch.setattr(kernel_table, "KERNELS",
+                        tuple(k for k in kernel_table.KERNELS if not k.direct))
     g = GraphBuilder("net", (1, 8, 8, 8), 1)
     a = g.conv(g.input, 8)
     b = g.conv(a, 8, kernel=(1, 1), padding="VALID")

@@ -264,7 +264,7 @@ def assert_valid_inplace_plan(graph: Graph, plan, overlap) -> None:
 
 
 def test_window_layers_write_over_their_dying_input():
-    from edgekd.codegen.layers import overlap_lead
+    from edgekd.codegen.prepare import overlap_lead
 
     graph = inplace_chain()
     apart = plan_arena(graph)
@@ -288,7 +288,7 @@ def test_no_overlap_where_a_kernel_states_no_write_order():
 @settings(max_examples=40, deadline=None)
 @given(random_graphs())
 def test_random_graphs_in_place_never_overlap_live_tensors(case):
-    from edgekd.codegen.layers import overlap_lead
+    from edgekd.codegen.prepare import overlap_lead
 
     graph, scratch = case
     assert_valid_inplace_plan(graph, plan_arena(graph, scratch_bytes=scratch,
@@ -305,12 +305,14 @@ def test_an_overlap_allowance_one_step_too_generous_fails_verification(monkeypat
     states is tested in tests/runtime_c/test_inplace_kernels.py. A depthwise layer's lead
     is not exact: each output channel reads only its own input channel, so the
     pixel-wise lead is a channel row more than it needs.)"""
-    from edgekd.codegen import generate_model, kernels
-    from edgekd.codegen.layers import overlap_lead, scratch_bytes
+    from edgekd.codegen import generate_model, kernel_table
+    from edgekd.codegen.prepare import overlap_lead, scratch_bytes
     from edgekd.verify.host import verify_host
 
-    monkeypatch.setattr(kernels, "optimized_kernel", lambda graph, node: None)
-    monkeypatch.setattr(kernels, "direct_variants", lambda graph, node, add=None: [])
+    # Only the Helium and portable kernels: no optimized or direct ones.
+    monkeypatch.setattr(kernel_table, "KERNELS", tuple(
+        k for k in kernel_table.KERNELS
+        if not k.direct and (k.guard is not None or k == kernel_table.portable_row(k.op))))
 
     g = GraphBuilder("convs", (1, 6, 7, 8), seed=3)
     x = g.conv(g.input, 8)

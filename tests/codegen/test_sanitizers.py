@@ -16,7 +16,7 @@ import pytest
 
 from edgekd.codegen import write_sources
 from edgekd.codegen.choice import generator_graph, plan_for
-from edgekd.reference import run
+from edgekd.interpreter import run
 from edgekd.verify.cffi_build import RUNTIME_INCLUDE, runtime_sources
 
 from .graphs import small_cnn

@@ -131,7 +131,7 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
 
 
 def run_reference(graph: Graph, samples: np.ndarray) -> np.ndarray:
-    from edgekd.reference import run
+    from edgekd.interpreter import run
 
     return np.concatenate([run(graph, sample[None])[0] for sample in samples])
 

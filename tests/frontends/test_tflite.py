@@ -129,7 +129,7 @@ def test_round_trip_synthetic_graph(build):
 def test_written_file_runs_in_tflm_like_the_reference():
     """Every op and option through write_tflite and TFLM, compared tensor by tensor with
     the numpy reference: a swapped stride, filter or axis in the writer would show."""
-    from edgekd.reference import run_all
+    from edgekd.interpreter import run_all
     from edgekd.verify.tflm import run_tflm_tensors
 
     graph = all_ops_graph()

@@ -22,7 +22,7 @@ from edgekd.frontends.tflite import read_tflite
 from edgekd.frontends.torch_fx import to_nhwc
 from edgekd.ir import Graph
 from edgekd.quant.dynamic import quantize_dynamic, quantize_weights
-from edgekd.reference import run
+from edgekd.interpreter import run
 from edgekd.verify.boards import load_board
 from edgekd.verify.host import verify_host
 

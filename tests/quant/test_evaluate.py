@@ -13,7 +13,7 @@ from edgekd.quant.evaluate import (
     torch_accuracy,
     with_batch,
 )
-from edgekd.reference import run
+from edgekd.interpreter import run
 
 
 def _model_and_data():

@@ -22,7 +22,7 @@ from edgekd.quant.fake import (
     straight_through,
     weight_scales,
 )
-from edgekd.reference import run
+from edgekd.interpreter import run
 from edgekd.reference.requantize import multiply_by_quantized_multiplier, quantize_multiplier
 
 

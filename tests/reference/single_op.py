@@ -11,7 +11,7 @@ import numpy as np
 
 from edgekd.frontends.tflite import write_tflite
 from edgekd.ir import Graph, Node, QuantParams, Tensor
-from edgekd.reference import run
+from edgekd.interpreter import run
 from edgekd.shapes import conv_output_size
 from edgekd.verify.tflm import run_tflm
 

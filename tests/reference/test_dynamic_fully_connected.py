@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from edgekd.errors import GraphError
 from edgekd.frontends.tflite import read_tflite, write_tflite
 from edgekd.ir import Graph, Node, QuantParams, Tensor
-from edgekd.reference import run
+from edgekd.interpreter import run
 from edgekd.reference.dynamic_fully_connected import quantize_vector
 from edgekd.shapes import node_macs
 

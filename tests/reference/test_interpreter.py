@@ -11,7 +11,7 @@ from edgekd import registry
 from edgekd.errors import EdgeKDError
 from edgekd.frontends.tflite import write_tflite
 from edgekd.ir import Graph, Node, QuantParams, Tensor
-from edgekd.reference import run, run_all
+from edgekd.interpreter import run, run_all
 from edgekd.verify.tflm import run_tflm_tensors
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekd.frontends.tflite import read_tflite
-from edgekd.reference import run_all
+from edgekd.interpreter import run_all
 from edgekd.verify.tflm import run_tflm_tensors
 
 SAMPLES = 50

@@ -17,7 +17,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from edgekd.codegen.inplace import RasterOrder, Window, raster_lead
-from edgekd.codegen.kernels import direct_block_bytes, tap_sums
+from edgekd.codegen.kernels import tap_sums
+from edgekd.codegen.optimized import direct_block_bytes
 from edgekd.reference.add import add
 from edgekd.reference.params import AddParams
 

@@ -6,14 +6,16 @@ DSP path runs the same kind of cases on an emulated Cortex-M4
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from edgekd.codegen.inplace import RasterOrder, Window, raster_lead
-from edgekd.codegen.optimized import winograd_scratch_bytes, write_order
+from edgekd.codegen.inplace import Window, raster_lead
+from edgekd.codegen.kernel_table import row
+from edgekd.codegen.optimized import winograd_scratch_bytes
 from edgekd.reference.params import ConvParams
 
 from .ekd_runtime import EKD_ERROR_ARGUMENT
@@ -84,12 +86,13 @@ def test_fast_kernel_on_layer_shapes(runtime, kernel, shape):
 
 
 def in_place_lead(case: FastCase) -> int:
-    """The lead the planner gives the kernel's layer (optimized.write_order)."""
+    """The lead the planner gives the kernel's layer (its kernel_table row's order; the
+    matrix and Winograd kernels' orders read the output width alone)."""
     p = case.params
     window = Window(tuple(case.x.shape), tuple(case.out_shape), tuple(case.w.shape[1:3]),
                     (p.stride_h, p.stride_w), (p.dilation_h, p.dilation_w), (p.pad_h, p.pad_w))
-    return max(0, raster_lead(window, RasterOrder(*write_order(case.kernel,
-                                                                case.out_shape[2]))))
+    return max(0, raster_lead(window, row(case.kernel).order(
+        SimpleNamespace(out_w=case.out_shape[2]))))
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from edgekd.codegen.inplace import raster_lead
-from edgekd.codegen.kernels import (
-    PORTABLE_ORDERS, KernelVariant, layer_variants, variant_operands, window_of,
-)
+from edgekd.codegen.kernel_table import Layer, portable_row
+from edgekd.codegen.kernels import variant_operands
+from edgekd.codegen.prepare import layer_record
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.registry import op_spec
 from edgekd.shapes import conv_output_size
@@ -112,13 +112,14 @@ def test_host_kernels_run_in_place_at_their_lead(runtime, op, seed):
     spec = op_spec(node.op)
     inputs = [x] + [graph.tensor(n).data for n in node.inputs[1:]]
     expected = spec.evaluate(spec.prepare(graph, node), inputs, graph.tensor("y").shape)
-    portable = spec.c_kernel
-    variants = [v for v in layer_variants(graph, node) if v.guard is None]
-    if portable not in [v.kernel for v in variants]:
-        variants.append(KernelVariant(None, portable, PORTABLE_ORDERS[portable]))
+    record = layer_record(graph, node)
+    portable = portable_row(node.op)
+    variants = [v for v in record.variants if v.guard is None]
+    if portable.name not in [v.kernel for v in variants]:
+        variants.append(portable.variant(Layer(graph, node)))
     for variant in variants:
         if variant.order is None:
-            continue  # never planned in place (inplace_lead is None for the layer)
-        lead = max(0, raster_lead(window_of(graph, node), variant.order))
+            continue  # never planned in place (the layer's lead is None)
+        lead = max(0, raster_lead(record.window, variant.order))
         got = run_in_place(runtime, graph, node, variant, lead, x)
         assert np.array_equal(got, expected), f"{variant.kernel} in place at lead {lead}"

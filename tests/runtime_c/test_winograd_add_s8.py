@@ -12,14 +12,15 @@ emulated boards (slow tests at the end)."""
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from edgekd.codegen.inplace import RasterOrder, Window, raster_lead
-from edgekd.codegen.optimized import write_order
+from edgekd.codegen.inplace import Window, raster_lead
+from edgekd.codegen.kernel_table import row
 from edgekd.reference.add import add
 from edgekd.reference.params import AddParams
 
@@ -140,11 +141,11 @@ def test_single_tile_last_pass_adds_the_residual_once(runtime, out_w):
 # -- in place over the convolution's input ------------------------------------------------
 
 def in_place_lead(case: FastCase) -> int:
-    """The planner's lead for Winograd (optimized.write_order), as test_conv_fast_s8."""
+    """The planner's lead for Winograd (its kernel_table row), as test_conv_fast_s8."""
     p = case.params
     window = Window(tuple(case.x.shape), tuple(case.out_shape), tuple(case.w.shape[1:3]),
                     (1, 1), (1, 1), (p.pad_h, p.pad_w))
-    return max(0, raster_lead(window, RasterOrder(*write_order(WINO, case.out_shape[2]))))
+    return max(0, raster_lead(window, row(WINO).order(SimpleNamespace(out_w=case.out_shape[2]))))
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
