@@ -10,7 +10,13 @@ Each kernel states its write order as a ``RasterOrder``:
 - ``group``: at most this many consecutive output pixels are in flight at once;
 - ``reads_first``: whether all reads of a group happen before its first write (a
   kernel that holds a pixel in registers or scratch), or reads and writes interleave
-  (a kernel that writes each channel once computed, while later channels still read).
+  (a kernel that writes each channel once computed, while later channels still read);
+- ``channel_major``: whether the kernel sweeps the pixels once per group of channels
+  (``ekd_depthwise_conv2d_fast_s8``: four channels through every pixel, then the next
+  four) instead of once for all. Such a sweep stays clear of the channels later sweeps
+  still read only when the lead is a whole number of pixels, so the lead is rounded up
+  to a multiple of the pixel's bytes as well as of the arena alignment
+  (``kernels.inplace_lead``).
 
 For output pixels ``0 .. N-1`` let ``low(a)`` be the lowest input pixel read by any
 output pixel ``>= a``. Then, with ``Ci`` and ``Co`` the input and output bytes per pixel:
@@ -21,34 +27,25 @@ output pixel ``>= a``. Then, with ``Ci`` and ``Co`` the input and output bytes p
 - reads first: writes up to the end ``b`` of a group happen after that group's reads,
   so ``lead >= b * Co - low(b) * Ci`` for every ``b``.
 
-A kernel that works the channels in passes (``channel_pass`` channels over every pixel,
-then the next ones: the fast depthwise kernel) is raster-ordered only within a pass: a
-write may land on any later pass's input bytes unless output and input channels line up,
-so its lead is rounded up to a multiple of the pixel's bytes that the planner's alignment
-keeps (then each write lands on its own channel of an earlier pixel).
-
 The lead may be negative (the output may start after the input). The planner places the
 output at ``input_offset - align_up(lead)``; ``tests/codegen/test_inplace.py`` runs the
 kernels at exactly that placement, so a lead that is too small fails there.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from edgekd.codegen.planner import ALIGNMENT
 
 
 @dataclass(frozen=True)
 class RasterOrder:
     """A kernel's write order: raster order, ``group`` pixels in flight, reads first or
-    interleaved (see the module docstring)."""
+    interleaved, one sweep or one per channel group (see the module docstring)."""
 
     group: int
     reads_first: bool
-    channel_pass: int = 0  # channels per pass over the pixels; 0: all at once
+    channel_major: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,20 +83,9 @@ def lowest_reads(w: Window) -> np.ndarray:
     return (batches + low[None]).reshape(-1)
 
 
-def raster_lead(w: Window, order: RasterOrder) -> int | None:
+def raster_lead(w: Window, order: RasterOrder) -> int:
     """The smallest lead (bytes, may be negative) at which a kernel with write order
-    ``order`` may place its output below its input (int8 tensors); None: never."""
-    in_c, out_c = w.in_shape[3], w.out_shape[3]
-    lead = _pixel_raster_lead(w, order)
-    if not order.channel_pass or out_c <= order.channel_pass:
-        return lead
-    if in_c != out_c:
-        return None
-    step = math.lcm(out_c, ALIGNMENT)
-    return -(-max(0, lead) // step) * step
-
-
-def _pixel_raster_lead(w: Window, order: RasterOrder) -> int:
+    ``order`` may place its output below its input (int8 tensors)."""
     in_c, out_c = w.in_shape[3], w.out_shape[3]
     low = lowest_reads(w)
     pixels = low.size

@@ -157,11 +157,15 @@ def simulate_channel_passes(w: Window, passes: int, lead: int) -> bool:
 
 
 @pytest.mark.parametrize("channels", [3, 4, 6, 11, 12, 20, 32])
-def test_channel_pass_lead_keeps_later_passes_inputs(channels):
+def test_channel_major_lead_keeps_later_sweeps_inputs(channels):
+    from edgekd.codegen.kernel_table import KernelVariant
+    from edgekd.codegen.prepare import variants_lead
+
     w = window((5, 4), channels, (3, 3))
-    lead = raster_lead(w, RasterOrder(1, False, channel_pass=4))
-    assert lead % 16 == 0 or channels <= 4
+    sweep = KernelVariant(None, "k", RasterOrder(1, False, channel_major=True))
+    lead = variants_lead(w, [sweep])
+    assert lead % 16 == 0 and lead % channels == 0
     assert simulate_channel_passes(w, 4, lead)
-    if channels == 11:  # the pixel-major lead, as declared before, overwrites later passes
+    if channels == 11:  # the pixel-major lead overwrites the later sweeps' inputs
         pixel_lead = -(-raster_lead(w, RasterOrder(1, False)) // 16) * 16
         assert not simulate_channel_passes(w, 4, pixel_lead)
