@@ -142,10 +142,10 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     harness = build_host_harness(generated, poison=poison)
     c_tensors = harness.run(samples)
 
-    from edgekd.interpreter import run_all
+    from edgekd.interpreter import run_all_batch
 
-    reference = [run_all(graph, sample) for sample in samples]
-    oracles = {"reference": {t: np.stack([r[t] for r in reference]) for t in c_tensors}}
+    reference = run_all_batch(graph, samples)
+    oracles = {"reference": {t: reference[t] for t in c_tensors}}
     compared = ["reference: every tensor"]
     tflm_arena = None
     if tflite_path is not None and tflm and not tflm_can_run(graph):
