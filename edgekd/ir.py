@@ -25,10 +25,19 @@ Node attributes (``Node.attrs``), by op:
 - DYNAMIC_FULLY_CONNECTED: activation (a float32 clamp: NONE +-FLT_MAX, RELU [0, FLT_MAX],
                       RELU6 [0, 6])
 - AVERAGE_POOL_2D, MAX_POOL_2D: filter (h, w), stride (h, w), padding, activation
-- ADD:                activation
+- ADD:                activation (broadcasting as MUL; ekd_add_broadcast_s8 runs a broadcast or
+                      constant operand)
 - RESHAPE:            (none: the output tensor's shape is the new shape)
 - SOFTMAX:            beta (float)
 - QUANTIZE, DEQUANTIZE: (none)
+- REQUANTIZE:         (none: int8 -> int8 between two scales; TFLite's QUANTIZE of an int8)
+- MEAN, SUM, REDUCE_MAX: axis (sorted tuple of distinct non-negative dims), keep_dims (bool)
+- ARG_MAX, ARG_MIN:   axis (int, non-negative); the output is int32
+- MUL, SUB:           activation (broadcasting as TFLite's, up to 4-D)
+- MINIMUM, MAXIMUM:   (none; inputs and output share one quantization)
+- PRELU:              (none; input 2 is alpha, broadcast against the input)
+- LOGISTIC, TANH, HARD_SWISH, RELU, RELU6: (none)
+- LEAKY_RELU:         alpha (float)
 
 ``activation`` is one of "NONE", "RELU", "RELU6"; it becomes the clamp range of the output.
 """
@@ -61,6 +70,23 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "SOFTMAX": ("beta",),
     "QUANTIZE": (),
     "DEQUANTIZE": (),
+    "REQUANTIZE": (),
+    "MEAN": ("axis", "keep_dims"),
+    "SUM": ("axis", "keep_dims"),
+    "REDUCE_MAX": ("axis", "keep_dims"),
+    "ARG_MAX": ("axis",),
+    "ARG_MIN": ("axis",),
+    "MUL": ("activation",),
+    "SUB": ("activation",),
+    "MINIMUM": (),
+    "MAXIMUM": (),
+    "PRELU": (),
+    "LOGISTIC": (),
+    "TANH": (),
+    "HARD_SWISH": (),
+    "RELU": (),
+    "RELU6": (),
+    "LEAKY_RELU": ("alpha",),
 }
 OPS = tuple(OP_ATTRS)
 

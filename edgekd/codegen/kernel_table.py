@@ -34,6 +34,7 @@ from edgekd.codegen.inplace import RasterOrder
 from edgekd.codegen.ranges import fast_shifts
 from edgekd.ir import Graph, Node
 from edgekd.registry import op_spec
+from edgekd.shapes import is_broadcast_add
 
 MVE = "EKD_HAVE_MVE"
 DSP = "EKD_HAVE_DSP"
@@ -230,7 +231,12 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel("ekd_avgpool_s8", "AVERAGE_POOL_2D", None, "ekd_avgpool_s8.c",
            order=_order(1, False)),
     Kernel("ekd_maxpool_s8", "MAX_POOL_2D", None, "ekd_maxpool_s8.c", order=_order(1, False)),
-    Kernel("ekd_add_s8_mve", "ADD", MVE, "ekd_add_s8_mve.c"),
+    # An ADD whose inputs differ in shape or include a constant: the broadcasting kernel
+    # only; the elementwise ones take two computed inputs of one shape.
+    Kernel("ekd_add_broadcast_s8", "ADD", None, "ekd_add_broadcast_s8.c",
+           accepts=lambda l: is_broadcast_add(l.graph, l.node)),
+    Kernel("ekd_add_s8_mve", "ADD", MVE, "ekd_add_s8_mve.c",
+           accepts=lambda l: not is_broadcast_add(l.graph, l.node)),
     Kernel("ekd_add_fast_s8", "ADD", None, "ekd_add_fast_s8.c",
            accepts=lambda l: optimized.add_fast_ok(l.graph, l.node, l.params)),
 )

@@ -31,6 +31,7 @@ from typing import Callable, Mapping
 
 from edgekd.errors import GraphError
 from edgekd.ir import Graph, Node
+from edgekd.shapes import ELEMENTWISE_BINARY_OPS, UNARY_OPS
 
 ALIGNMENT = 16
 
@@ -258,6 +259,8 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
         if out is None or out.location != ARENA:
             continue
         for name in _elementwise_inputs(node):
+            if graph.tensor(name).is_constant:
+                continue
             g = groups[find(name)]
             if (g.location == ARENA and g.last == step and g.nbytes == out.nbytes
                     and _read_once(graph, node, name, find)):
@@ -319,8 +322,10 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
 def _elementwise_inputs(node: Node) -> list[str]:
     """The inputs a layer may write its output over byte for byte (each value read before
     the same position is written): both of an ADD's, the skip of a convolution with a
-    fused residual ADD (codegen/fusion.py)."""
-    if node.op == "ADD":
+    fused residual ADD (codegen/fusion.py), the input of a table activation (ekd_lut_s8)
+    and the inputs of a broadcasting binary op (ekd_mul_s8.c and its kin; the caller's size
+    check leaves only an input of the output's shape, which is not broadcast)."""
+    if node.op == "ADD" or node.op in ELEMENTWISE_BINARY_OPS or node.op in UNARY_OPS:
         return list(node.inputs)
     if "residual" in node.attrs:
         return [node.inputs[3]]

@@ -31,9 +31,8 @@ from edgekd.codegen.plan_check import check_plan
 from edgekd.codegen.planner import ALIGNMENT, ARENA, INPUT, ArenaPlan, align_up
 from edgekd.errors import EdgeKDError, GraphError
 from edgekd.ir import Graph, Tensor
+from edgekd.resources import TEMPLATES_DIR
 from edgekd.shapes import graph_macs
-
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 
 
 @dataclass(frozen=True)
@@ -248,7 +247,7 @@ def _running(pid: int) -> bool:
 
 def _environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

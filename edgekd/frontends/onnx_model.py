@@ -33,6 +33,7 @@ COMPUTE_OPS = (
     "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "BatchNormalization", "MaxPool",
     "AveragePool", "GlobalAveragePool", "Flatten", "Reshape", "Softmax", "Identity", "Dropout",
     "Transpose",  # only (0, 2, 3, 1) before a flatten: the NHWC order edgekd's export writes
+    "Mul", "Sub", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "LeakyRelu", "ReduceMean",
 )
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 # Evaluated at import when all their inputs are constant (Shape: when the shape is static).

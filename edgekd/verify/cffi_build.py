@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from edgekd.errors import ToolchainError
+from edgekd.resources import RUNTIME_DIR
 
-RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime_c"
 RUNTIME_INCLUDE = RUNTIME_DIR / "include"
 RUNTIME_SRC = RUNTIME_DIR / "src"
 RUNTIME_HEADER = RUNTIME_INCLUDE / "edgekd" / "ekd.h"

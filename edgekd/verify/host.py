@@ -26,6 +26,7 @@ from edgekd.codegen.render import GeneratedModel, generate_model, model_identifi
 from edgekd.budgets import BATCH
 from edgekd.errors import EdgeKDError, VerificationError
 from edgekd.ir import Graph
+from edgekd.verify.tflm import NOT_INSTALLED as TFLM_NOT_INSTALLED, tflm_installed
 from edgekd.verify.cffi_build import (
     RUNTIME_HEADER, RUNTIME_INCLUDE, compile_archive, compile_module, header_cdef,
     runtime_sources,
@@ -150,6 +151,8 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     if tflite_path is not None and tflm and not tflm_can_run(graph):
         compared.append("tflm: not run (no kernel for "
                         f"{', '.join(sorted({n.op for n in graph.nodes} & set(TFLM_LACKS)))})")
+    elif tflite_path is not None and tflm and not tflm_installed():
+        compared.append(TFLM_NOT_INSTALLED)
     elif tflite_path is not None and tflm:
         from edgekd.verify.isolated import OracleCrashed
         from edgekd.verify.tflm import tflm_oracle
