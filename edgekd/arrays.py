@@ -13,7 +13,7 @@ import numpy as np
 
 from edgekd.atomic import atomic_file
 from edgekd.budgets import TENSOR
-from edgekd.errors import EdgeKDError, first_line
+from edgekd.errors import EdgeKDError
 from edgekd.ir import Graph
 
 
@@ -35,7 +35,7 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         raise
     except Exception as error:  # numpy's header parser raises many kinds
         raise EdgeKDError(f"{path}: not a .npy array file ({type(error).__name__}: "
-                          f"{first_line(error)})") from None
+                          f"{_one_line(error)})") from None
     if not isinstance(array, np.ndarray):
         raise EdgeKDError(f"{path}: holds several arrays; pass one .npy per model input")
     if array.dtype.kind in "fc" and not np.isfinite(array).all():
@@ -76,3 +76,53 @@ def check_npz(path: Path) -> None:
                 with archive.open(info) as stream:
                     check_npy_header(stream, f"{path}: array {info.filename[:-4]!r}",
                                      info.file_size)
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:200]
+
+
+def run_reference(graph: Graph, arrays: list[np.ndarray],
+                  labels: list[str] | None = None) -> list[np.ndarray]:
+    """Outputs of the numpy reference for one sample or a batch per graph input.
+
+    Raises EdgeKDError naming the expected dtype and shape when an array does not fit;
+    ``labels`` (e.g. file names) name the arrays in that message.
+    """
+    from edgekd.interpreter import run
+
+    labels = labels or [f"input {k}" for k in range(len(arrays))]
+    if len(arrays) != len(graph.inputs):
+        raise EdgeKDError(f"graph {graph.name!r} has {len(graph.inputs)} input(s) "
+                          f"{graph.inputs}, got {len(arrays)} array(s)")
+    batch_sizes = set()
+    for array, label, name in zip(arrays, labels, graph.inputs):
+        t = graph.tensor(name)
+        single, batched = array.shape == t.shape, array.shape[1:] == t.shape
+        if array.dtype != np.dtype(t.dtype) or not (single or batched):
+            raise EdgeKDError(f"{label}: input {name!r} must be {t.dtype} {list(t.shape)} "
+                              f"(or a batch [N, {', '.join(map(str, t.shape))}]), got "
+                              f"{array.dtype} {list(array.shape)}")
+        batch_sizes.add(None if single else array.shape[0])
+    if len(batch_sizes) > 1:
+        raise EdgeKDError(f"inputs mix single samples and batch sizes: {labels}")
+    batch = batch_sizes.pop() if batch_sizes else None
+    if batch is None:
+        return run(graph, arrays)
+    results = [run(graph, [a[n] for a in arrays]) for n in range(batch)]
+    return [np.stack([r[k] for r in results]) for k in range(len(graph.outputs))]
+
+
+def save_arrays(path: str | os.PathLike, named: dict[str, np.ndarray]) -> Path:
+    """Write one array to .npy, or several by name to .npz; atomic (temp file + rename)."""
+    path = Path(path)
+    if path.suffix != ".npz" and len(named) != 1:
+        raise EdgeKDError(f"{path}: the model has {len(named)} outputs; write them to a .npz")
+    if not path.parent.is_dir():
+        raise EdgeKDError(f"{path}: folder {path.parent} does not exist")
+    with atomic_file(path) as f:
+        if path.suffix == ".npz":
+            np.savez(f, **named)
+        else:
+            np.save(f, next(iter(named.values())), allow_pickle=False)
+    return path

@@ -29,6 +29,17 @@ def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
         raise
 
 
+def swap_in_dir(staging: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Put the finished folder ``staging`` at ``target`` in one rename, after moving aside
+    any folder there (deleted once the new one is in place)."""
+    staging, target = Path(staging), Path(target)
+    old = staging.with_name(staging.name + ".old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
@@ -51,14 +62,3 @@ def exchange(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
         return False
     raise OSError(error, os.strerror(error), os.fsdecode(b))
-
-
-def swap_in_dir(staging: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Put the finished folder ``staging`` at ``target`` in one rename, after moving aside
-    any folder there (deleted once the new one is in place)."""
-    staging, target = Path(staging), Path(target)
-    old = staging.with_name(staging.name + ".old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
