@@ -1,7 +1,7 @@
 """Random valid int8 graphs for the code generator's tests: ``random_graph(seed)``.
 
 Each seed gives one graph, always the same: a stem, then blocks drawn at random, then a
-head. Blocks cover every op the generated C runs and every situation the planner and the
+head. Blocks cover the ops of ``GENERATED_OPS`` and every situation the planner and the
 fusion meet: plain chains (convolutions with any kernel, stride, dilation and padding;
 depthwise with multipliers; pools), residuals (``ADD(x, f(x))`` with f one or two layers,
 the convolution-of-the-skip ``ADD(x, CONV(x))``, long skips over several layers), two
@@ -20,6 +20,13 @@ from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.shapes import conv_output_size
 
 from tests.codegen.graphs import GraphBuilder
+
+
+# The ops the generator draws (the arithmetic and activation ops merged later, MEAN, MUL,
+# PRELU and the others, are not drawn yet).
+GENERATED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "DYNAMIC_FULLY_CONNECTED",
+                 "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "RESHAPE", "SOFTMAX", "QUANTIZE",
+                 "DEQUANTIZE")
 
 
 class RandomGraphBuilder(GraphBuilder):
