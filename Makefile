@@ -24,6 +24,7 @@ fuzz: system venv
 
 bench: system venv
 	$(BIN)/python benchmarks/mlperf_tiny.py
+	$(BIN)/python benchmarks/corpus.py
 
 system:
 	@bash scripts/system-packages.sh

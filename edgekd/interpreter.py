@@ -90,3 +90,67 @@ def run(graph: Graph,
     """The graph's outputs, in ``graph.outputs`` order (see run_all for ``inputs``)."""
     values = run_all(graph, inputs)
     return [values[name] for name in graph.outputs]
+
+
+# Ops whose reference kernels treat the leading axis (and every row of a fully connected
+# layer) as independent samples, so that samples stacked along it compute exactly what
+# each computes alone: several are then evaluated by one numpy call per node.
+BATCHABLE_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED",
+                           "DYNAMIC_FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D",
+                           "ADD", "SOFTMAX", "RESHAPE", "QUANTIZE", "DEQUANTIZE"})
+BATCH_CHUNK = 32  # samples per numpy call: bounds the im2col patches' memory
+
+
+def run_all_batch(graph: Graph, samples: np.ndarray | Sequence[np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+    """``run_all`` over many samples: ``samples`` is [S, *input_shape] (a single-input
+    graph) or a list of such batches, one per graph input; every activation tensor comes
+    back as [S, *shape]. Samples of a single-input graph are stacked along the leading
+    axis (BATCH_CHUNK at a time) where every op allows it (``BATCHABLE_OPS``, computed data
+    operands only), else run one by one; either way the values are those of ``run_all``
+    on each sample."""
+    batches = ([np.asarray(b) for b in samples] if isinstance(samples, (list, tuple))
+               else [np.asarray(samples)])
+    if len(batches) != len(graph.inputs):
+        raise EdgeKDError(f"graph {graph.name!r} has {len(graph.inputs)} inputs, got "
+                          f"{len(batches)} batches")
+    samples = batches[0]
+    if len(batches) > 1 or not _batchable(graph):
+        results = [run_all(graph, [b[n] for b in batches]) for n in range(len(samples))]
+        return {name: np.stack([r[name] for r in results]) for name in results[0]} \
+            if results else {}
+    chunks = [_run_stacked(graph, samples[i:i + BATCH_CHUNK])
+              for i in range(0, len(samples), BATCH_CHUNK)]
+    return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]} \
+        if chunks else {}
+
+
+def _batchable(graph: Graph) -> bool:
+    for node in graph.nodes:
+        if node.op not in BATCHABLE_OPS:
+            return False
+        if node.op == "ADD" and any(graph.tensor(n).is_constant for n in node.inputs if n):
+            return False
+        if any(len(graph.tensor(n).shape) == 0 for n in (*node.inputs[:1], *node.outputs)):
+            return False
+    return True
+
+
+def _run_stacked(graph: Graph, samples: np.ndarray) -> dict[str, np.ndarray]:
+    """One chunk of samples through the graph, stacked along each tensor's first axis."""
+    plan = _plan(graph)
+    count = len(samples)
+    name = graph.inputs[0]
+    _check_inputs(graph, [samples[0]])  # dtype and shape, as run_all checks them
+
+    def stacked(shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (count * shape[0], *shape[1:])
+
+    values = {name: samples.reshape(stacked(graph.tensor(name).shape))}
+    for node, spec, op_params in plan:
+        args = [None if not n else
+                graph.tensors[n].data if graph.tensors[n].is_constant else values[n]
+                for n in node.inputs]
+        out = graph.tensor(node.outputs[0])
+        values[out.name] = spec.evaluate(op_params, args, stacked(out.shape))
+    return {n: v.reshape((count, *graph.tensor(n).shape)) for n, v in values.items()}

@@ -1,7 +1,7 @@
 """Random valid int8 graphs for the code generator's tests: ``random_graph(seed)``.
 
 Each seed gives one graph, always the same: a stem, then blocks drawn at random, then a
-head. Blocks cover every op the generated C runs and every situation the planner and the
+head. Blocks cover every op of the registry and every situation the planner and the
 fusion meet: plain chains (convolutions with any kernel, stride, dilation and padding;
 depthwise with multipliers; pools), residuals (``ADD(x, f(x))`` with f one or two layers,
 the convolution-of-the-skip ``ADD(x, CONV(x))``, long skips over several layers), two

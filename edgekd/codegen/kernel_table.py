@@ -68,6 +68,11 @@ class Layer:
         return kh * kw * in_c
 
     @property
+    def fc_depth(self) -> int:
+        """A fully connected layer's input values per output (its weights [out, in])."""
+        return self.graph.tensor(self.node.inputs[1]).shape[1]
+
+    @property
     def out_w(self) -> int:
         return self.graph.tensor(self.node.outputs[0]).shape[2]
 
@@ -226,6 +231,18 @@ KERNELS: tuple[Kernel, ...] = (
            order=lambda l: RasterOrder(1, False, channel_major=True)),
     Kernel("ekd_depthwise_conv2d_s8", "DEPTHWISE_CONV_2D", None, "ekd_depthwise_conv2d_s8.c",
            order=_order(1, False)),
+    # FULLY_CONNECTED (symmetric weights, any batch; never in place): Helium four rows
+    # per pass, whole 16-byte rows as they are, else padded; DSP (or C) four rows per
+    # pass on "rows4" weights.
+    Kernel("ekd_fully_connected_s8_mve", "FULLY_CONNECTED", MVE,
+           "ekd_fully_connected_s8_mve.c",
+           accepts=lambda l: optimized.symmetric_fc(l.graph, l.node),
+           filter=lambda l: "model" if l.fc_depth % 16 == 0 else "packed16",
+           bias=_fixed("folded")),
+    Kernel("ekd_fully_connected_fast_s8", "FULLY_CONNECTED", None,
+           "ekd_fully_connected_fast_s8.c",
+           accepts=lambda l: optimized.fast_fc_ok(l.graph, l.node, l.params),
+           filter=_fixed("rows4"), bias=_fixed("folded")),
     Kernel("ekd_avgpool_s8_mve", "AVERAGE_POOL_2D", MVE, "ekd_avgpool_s8_mve.c",
            order=_order(1, False)),
     Kernel("ekd_avgpool_s8", "AVERAGE_POOL_2D", None, "ekd_avgpool_s8.c",

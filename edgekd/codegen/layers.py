@@ -229,6 +229,7 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
             layer.dims = {"input": (batches, 1, 1, w.shape[1]),
                           "filter": (w.shape[0], 1, 1, w.shape[1]),
                           "output": (batches, 1, 1, w.shape[0])}
+            layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
     elif template == "dynamic_fully_connected":
         _dynamic_fully_connected(layer, graph, plan, node, p, prefix, weights)
     elif template == "pool":

@@ -3,8 +3,8 @@
 Their rows (scratch, write order, which weights they read) are in codegen/kernel_table.py;
 this module holds the conditions those rows test and the packing and scratch formulas.
 
-``ekd_conv2d_1x1_s8``, ``ekd_conv2d_im2col_s8``, ``ekd_depthwise_conv2d_fast_s8`` and
-``ekd_add_fast_s8`` (runtime_c/src/) compute the same bytes as the portable reference
+``ekd_conv2d_1x1_s8``, ``ekd_conv2d_im2col_s8``, ``ekd_depthwise_conv2d_fast_s8``,
+``ekd_fully_connected_fast_s8`` and ``ekd_add_fast_s8`` (runtime_c/src/) compute the same bytes as the portable reference
 kernels, several times faster, and are compiled with the Arm DSP extension
 (SXTB16/SMLAD/SMMLAR) where the core has it, as portable C elsewhere: the generated code
 stays target-neutral (one layout of the constants, one call, one scratch size per layer).
@@ -89,8 +89,7 @@ def fast_conv_ok(graph: Graph, node: Node, p) -> bool:
     bias = graph.tensor(bias_name).data if bias_name else None
     if x.dtype != "int8" or w.dtype != "int8" or w.data is None or len(w.shape) != 4:
         return False
-    if (np.any(p.multiplier < 0) or np.any((p.shift > -1) & (p.multiplier != 0))
-            or abs(p.input_offset) > 128):
+    if not requantization_fast(p):
         return False
     depthwise = node.op == "DEPTHWISE_CONV_2D"
     if np.any(accumulator_bound(w.data, bias, depthwise) >= ACC_LIMIT):
@@ -99,6 +98,37 @@ def fast_conv_ok(graph: Graph, node: Node, p) -> bool:
     if depthwise:
         return p.depth_multiplier == 1 and kh * kw <= MAX_DEPTH
     return kh * kw * in_c <= MAX_DEPTH
+
+
+def requantization_fast(p) -> bool:
+    """Whether prepared conv or FC parameters meet the fast requantization's needs:
+    multipliers >= 0, shifts <= -1 (or a zero multiplier), |input_offset| <= 128."""
+    return not (np.any(p.multiplier < 0) or np.any((p.shift > -1) & (p.multiplier != 0))
+                or abs(p.input_offset) > 128)
+
+
+def symmetric_fc(graph: Graph, node: Node) -> bool:
+    """Whether a FULLY_CONNECTED has int8 data and constant 2-D int8 weights with zero
+    point 0 (what every optimized FC kernel needs: its bias folds the input offset)."""
+    if node.op != "FULLY_CONNECTED":
+        return False
+    x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+    return (x.dtype == "int8" and w.dtype == "int8" and w.data is not None
+            and len(w.shape) == 2 and w.quant is not None
+            and not np.any(w.quant.zero_point))
+
+
+def fast_fc_ok(graph: Graph, node: Node, p) -> bool:
+    """Whether a FULLY_CONNECTED may call ekd_fully_connected_fast_s8: symmetric weights,
+    the fast requantization's multipliers and accumulator bound (``p``: its prepared
+    parameters), depth <= MAX_DEPTH."""
+    if not symmetric_fc(graph, node):
+        return False
+    w = graph.tensor(node.inputs[1])
+    bias_name = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+    bias = graph.tensor(bias_name).data if bias_name else None
+    return (requantization_fast(p) and w.shape[1] <= MAX_DEPTH
+            and not np.any(accumulator_bound(w.data, bias, False) >= ACC_LIMIT))
 
 
 def direct_ok(graph: Graph, node: Node, p, channel_multiple: int) -> bool:

@@ -2,5 +2,5 @@
 
 ``edgekd.interpreter.run(graph, inputs)`` evaluates a graph with them (through
 edgekd.registry, which sits above this package); ``run_all`` also returns every
-intermediate.
+intermediate; ``run_all_batch`` does that for many samples at once.
 """

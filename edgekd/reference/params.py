@@ -142,6 +142,14 @@ def _multiplier_arrays(reals: list[float]) -> tuple[np.ndarray, np.ndarray]:
             np.array([s for _, s in pairs], dtype=np.int32))
 
 
+def _apply_overrides(node: Node, mult: np.ndarray, shift: np.ndarray) -> None:
+    """Replace the channels' multipliers and shifts the code generator rewrote
+    (``attrs["requant_override"]``: (channel, multiplier, shift), ...; a channel that
+    outputs one constant, edgekd/codegen/channels.py). No model file carries them."""
+    for channel, multiplier, channel_shift in node.attrs.get("requant_override", ()):
+        mult[channel], shift[channel] = multiplier, channel_shift
+
+
 def prepare_conv(graph: Graph, node: Node) -> ConvParams:
     x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
     y = graph.tensor(node.outputs[0])
@@ -150,6 +158,7 @@ def prepare_conv(graph: Graph, node: Node) -> ConvParams:
     kernel = (w.shape[1], w.shape[2])
     pad_h, pad_w = padding_of(node, (x.shape[1], x.shape[2]), (y.shape[1], y.shape[2]), kernel)
     mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, y.shape[3])
+    _apply_overrides(node, mult, shift)
     act_min, act_max = _activation_range(graph, node, out_scale, out_zp)
     return ConvParams(
         input_offset=-in_zp, output_offset=out_zp,
@@ -170,6 +179,7 @@ def prepare_fully_connected(graph: Graph, node: Node) -> FullyConnectedParams:
     # Per-tensor weights too: the TFLM the tests run multiplies the scales in double, like
     # conv (a float32 product differs in the low bits; test_fully_connected pins this).
     mult, shift = _channel_multipliers(in_scale, w.quant.scale, out_scale, w.shape[0])
+    _apply_overrides(node, mult, shift)
     act_min, act_max = _activation_range(graph, node, out_scale, out_zp)
     return FullyConnectedParams(
         input_offset=-in_zp, filter_offset=-int(w.quant.zero_point[0]), output_offset=out_zp,

@@ -158,10 +158,10 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     harness = build_host_harness(generated, poison=poison)
     c_tensors = harness.run(batches)
 
-    from edgekd.interpreter import run_all
+    from edgekd.interpreter import run_all_batch
 
-    reference = [run_all(graph, [b[n] for b in batches]) for n in range(count)]
-    oracles = {"reference": {t: np.stack([r[t] for r in reference]) for t in c_tensors}}
+    reference = run_all_batch(graph, batches)
+    oracles = {"reference": {t: reference[t] for t in c_tensors}}
     compared = ["reference: every tensor"]
     tflm_arena = None
     if tflite_path is not None and tflm and _litert_oracle(graph, tflite_path):

@@ -87,7 +87,7 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
                    name: str | None = None, seed: int = 0,
                    tflm: bool = True) -> Iterator[PreparedModel]:
     """Generate the model's C into a temporary folder and compute its expected outputs."""
-    from edgekd.interpreter import run
+    from edgekd.interpreter import run_all_batch
 
     graph, tflite_path = load_graph(model)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
@@ -95,7 +95,7 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
     name = model_identifier(name) if name else default_model_name(model)
     samples = (random_inputs(graph, int(inputs), seed) if isinstance(inputs, (int, np.integer))
                else _input_batch(graph, inputs))
-    expected = {"reference": np.stack([run(graph, sample)[0] for sample in samples])}
+    expected = {"reference": run_all_batch(graph, samples)[graph.outputs[0]]}
     tflm_arena = None
     not_run = ()
     oracle_crash = None

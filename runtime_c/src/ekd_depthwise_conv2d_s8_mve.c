@@ -6,9 +6,10 @@
  * reads front to back).
  *
  * A tap in the padding contributes zero_point * weight, which cancels its share of the
- * folded bias: a 3x3 kernel (channels a multiple of 4) reads those taps from a row of
- * zero points in scratch and takes one unrolled path for every pixel; other kernels
- * multiply the zero point tap by tap.
+ * folded bias: with channels a multiple of 4, a window reads those taps from a row of
+ * zero points in scratch (a 3x3 one through one unrolled path, others up to
+ * EKD_DW_MVE_TAPS taps through a loop over a per-pixel list of tap addresses); other
+ * layers multiply the zero point tap by tap.
  *
  * In-place contract (edgekd/codegen/inplace.py mirrors it): pixels in raster order, one
  * at a time, written four channels at a time while the pixel is still being read.
@@ -119,6 +120,29 @@ static __attribute__((noinline)) EKD_MVE_NO_SCHEDULE void ekd_dw_pixel_3x3_any(
     ekd_dw_pixel_3x3(k, taps, w, out, 0);
 }
 
+/* Windows of up to this many taps, channels a multiple of 4, take ekd_dw_pixel_taps. */
+#define EKD_DW_MVE_TAPS 80
+
+/* One output pixel of any window of `count` taps, channels a multiple of 4: tap t reads
+ * from taps[t] (the input, or the row of zero points for a tap in the padding), one loop
+ * over the taps per four channels (a Kx1 or 1xK window as well as a 3x3 one). */
+static __attribute__((noinline)) EKD_MVE_NO_SCHEDULE void ekd_dw_pixel_taps(
+    const ekd_dw_constants *k, const int8_t *const *taps, int32_t count, const int8_t *w,
+    int8_t *out)
+{
+    const int32_t channels = k->channels;
+    const mve_pred16_t all = vctp32q(4u);
+    int32_t c;
+    for (c = 0; c < channels; c += 4) {
+        int32x4_t acc = vldrwq_s32(k->folded_bias + c);
+        int32_t t;
+        for (t = 0; t < count; ++t, w += 4) {
+            EKD_DW_TAP(acc, taps[t] + c, w);
+        }
+        ekd_dw_store(k, acc, c, out, all);
+    }
+}
+
 /* Any output pixel of any kernel: taps outside the input multiply the zero point. */
 static __attribute__((noinline)) void ekd_dw_pixel(const ekd_dw_constants *k,
                                                    const int8_t *image, int32_t in_y,
@@ -168,7 +192,7 @@ ekd_status ekd_depthwise_conv2d_s8_mve(const ekd_context *ctx, const ekd_conv_pa
 {
     ekd_dw_constants k;
     int32_t batch, out_y, out_x, row, out_h, out_w, stride_h, stride_w, pad_h, pad_w, batches;
-    int fast_3x3;
+    int fast_3x3, by_taps;
     const int8_t *zero_row;
     ekd_status status;
 
@@ -214,6 +238,7 @@ ekd_status ekd_depthwise_conv2d_s8_mve(const ekd_context *ctx, const ekd_conv_pa
     batches = output_dims->n;
     row = k.in_w * k.channels;
     fast_3x3 = k.kernel_h == 3 && k.kernel_w == 3 && k.channels % 4 == 0;
+    by_taps = !fast_3x3 && k.channels % 4 == 0 && k.kernel_h * k.kernel_w <= EKD_DW_MVE_TAPS;
     {
         /* A row of zero points: what a tap in the padding reads on the fast path. */
         int8_t *zeros = (int8_t *)ctx->buf;
@@ -250,6 +275,19 @@ ekd_status ekd_depthwise_conv2d_s8_mve(const ekd_context *ctx, const ekd_conv_pa
                     } else {
                         ekd_dw_pixel_3x3_any(&k, taps, packed_filter, out);
                     }
+                } else if (by_taps) {
+                    const int8_t *taps[EKD_DW_MVE_TAPS];
+                    int32_t ky, kx, t = 0;
+                    for (ky = 0; ky < k.kernel_h; ++ky) {
+                        const int32_t y = in_y + ky * k.dilation_h;
+                        for (kx = 0; kx < k.kernel_w; ++kx, ++t) {
+                            const int32_t x = in_x + kx * k.dilation_w;
+                            taps[t] = y >= 0 && y < k.in_h && x >= 0 && x < k.in_w
+                                          ? image + (size_t)y * row + (size_t)x * k.channels
+                                          : zero_row;
+                        }
+                    }
+                    ekd_dw_pixel_taps(&k, taps, t, packed_filter, out);
                 } else {
                     ekd_dw_pixel(&k, image, in_y, in_x, packed_filter, out);
                 }

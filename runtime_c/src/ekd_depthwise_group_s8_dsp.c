@@ -10,7 +10,7 @@
  * window (dilation 1, inside the input), 11 in the loop that takes any other window. The
  * tap loops and the requantization are assembly: the compiler's register allocation
  * spilled the accumulators. Other groups (fewer channels, windows of more than
- * EKD_DW_PREPARED_TAPS taps) take a plain loop.
+ * EKD_DW_DSP_PREPARED_TAPS taps) take a plain loop.
  */
 #include "ekd_dsp.h"
 
@@ -19,6 +19,11 @@
 #include "ekd_depthwise_group_s8.h"
 #include "ekd_fixedpoint.h"
 #include "ekd_requantize.h"
+
+/* Taps of a window the groups of four prepare on the stack (12 bytes each: two words of
+ * weights, an offset): up to 8x8, micro_speech-style 10x4 and 8x10 windows included. The
+ * DSP cores have the stack for it; the portable build keeps EKD_DW_PREPARED_TAPS. */
+#define EKD_DW_DSP_PREPARED_TAPS 80
 
 /* One tap of the unrolled 3x3 window: the inputs at [x + xoff], weights at [w + woff].
  * (Two LDRs of the weights rather than one LDRD: a register fewer, which the compiler
@@ -103,12 +108,31 @@ static inline void ekd_dw_store4_ssat(int32_t a0, int32_t a1, int32_t a2, int32_
                      : "memory");
 }
 
-static inline int8_t ekd_dw_output(int32_t acc, const ekd_dw_requant *r, int32_t offset,
+static inline __attribute__((always_inline)) int8_t ekd_dw_output(int32_t acc,
+                                                                  const ekd_dw_requant *r,
+                                                                  int32_t offset,
                                    int32_t lo, int32_t hi)
 {
     const int32_t v =
         ekd_requantize_fast(acc, r->multiplier, r->right_shift, r->half) + offset;
     return (int8_t)ekd_clamp_s32(v, lo, hi);
+}
+
+/* Requantize and store four channels' outputs; offset, lo and hi passed by value so that
+ * a caller's loop keeps them in registers (the byte stores could alias *s); full_range:
+ * lo == -128 and hi == 127, computed once by the caller (the clamp is then SSAT's). */
+static inline void ekd_dw_store4(const ekd_dw_requant *requant, int32_t a0, int32_t a1,
+                                 int32_t a2, int32_t a3, int32_t offset, int32_t lo,
+                                 int32_t hi, int full_range, int8_t *out)
+{
+    if (full_range) {
+        ekd_dw_store4_ssat(a0, a1, a2, a3, requant, offset, out);
+    } else {
+        out[0] = ekd_dw_output(a0, &requant[0], offset, lo, hi);
+        out[1] = ekd_dw_output(a1, &requant[1], offset, lo, hi);
+        out[2] = ekd_dw_output(a2, &requant[2], offset, lo, hi);
+        out[3] = ekd_dw_output(a3, &requant[3], offset, lo, hi);
+    }
 }
 
 /* How far a 3x3 window's origin lies before the 3x3 block of inputs that covers its
@@ -124,7 +148,8 @@ static inline int32_t ekd_dw_shift3(int32_t origin, int32_t size)
  * the input (by one row or column at most) and multiplied with a copy of the weights
  * moved the other way, zero where a tap falls outside the filter. So a tap in
  * the padding contributes nothing, as in TFLM, and no load leaves the input. */
-static void ekd_dw_group4_3x3(const ekd_nn_dw_group *g, const int32_t weights[18],
+static __attribute__((noinline)) void ekd_dw_group4_3x3(const ekd_nn_dw_group *g,
+                                                      const int32_t weights[18],
                               const int32_t bias[4], const ekd_dw_requant requant[4])
 {
     const ekd_conv_params *p = g->params;
@@ -176,20 +201,97 @@ static void ekd_dw_group4_3x3(const ekd_nn_dw_group *g, const int32_t weights[18
              * accumulator bound keeps every sum exact anyway. */
             int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
             EKD_DW_3X3(row + (size_t)(x0 - shift_x) * channels, channels, next_row, w);
-            if (full_range) {
-                ekd_dw_store4_ssat(a0, a1, a2, a3, requant, out_offset, out);
-            } else {
-                out[0] = ekd_dw_output(a0, &requant[0], out_offset, lo, hi);
-                out[1] = ekd_dw_output(a1, &requant[1], out_offset, lo, hi);
-                out[2] = ekd_dw_output(a2, &requant[2], out_offset, lo, hi);
-                out[3] = ekd_dw_output(a3, &requant[3], out_offset, lo, hi);
-            }
+            ekd_dw_store4(requant, a0, a1, a2, a3, out_offset, lo, hi, full_range, out);
             out += channels;
         }
     }
 }
 
-/* Four channels through any filter of at most EKD_DW_PREPARED_TAPS taps. */
+/* One tap of four channels in C: the word of inputs xv widened with the input offset
+ * added, multiplied with the tap's prepared weights w[0] = (w0, w2), w[1] = (w1, w3). */
+#define EKD_DW_TAP_C(xv, w)                                  \
+    do {                                                     \
+        const int32_t x02_ = ekd_sxtab16(offsets, (xv));     \
+        const int32_t x13_ = ekd_sxtab16_ror8(offsets, (xv)); \
+        a0 = __smlabb(x02_, (w)[0], a0);                     \
+        a2 = __smlatt(x02_, (w)[0], a2);                     \
+        a1 = __smlabb(x13_, (w)[1], a1);                     \
+        a3 = __smlatt(x13_, (w)[1], a3);                     \
+    } while (0)
+
+/* A group of four channels prepared for the loops below. */
+typedef struct {
+    const int32_t *weights;        /* per tap: (w0, w2), (w1, w3) */
+    const int32_t *offsets_of_tap; /* bytes from a window's origin, windows inside */
+    const int32_t *bias;           /* [4] */
+    const ekd_dw_requant *requant; /* [4] */
+    int32_t taps, offsets;         /* offsets: the input offset in both halfwords */
+    int32_t out_offset, lo, hi;
+} ekd_dw_prep;
+
+/* `count` output pixels of a row whose windows lie inside the input, the first window's
+ * origin at `origin`, the next ones `origin_step` bytes on: one flat loop over the taps
+ * at their fixed offsets, however they lie (a Kx1 window's rows, a 1xK's pixels). On its
+ * own (noinline) so that the accumulators stay in registers. */
+static __attribute__((noinline)) void ekd_dw_run_inside(const ekd_dw_prep *s,
+                                                        const int8_t *origin,
+                                                        int32_t origin_step, int8_t *out,
+                                                        int32_t out_step, int32_t count)
+{
+    const int32_t taps = s->taps, offsets = s->offsets;
+    const int32_t offset = s->out_offset, lo = s->lo, hi = s->hi;
+    const int full_range = lo == -128 && hi == 127;
+    const ekd_dw_requant *const requant = s->requant;
+    for (; count > 0; --count, origin += origin_step, out += out_step) {
+        int32_t a0 = s->bias[0], a1 = s->bias[1], a2 = s->bias[2], a3 = s->bias[3];
+        const int32_t *w = s->weights, *off = s->offsets_of_tap;
+        int32_t t;
+        for (t = 0; t < taps; ++t, w += 2) {
+            const int32_t xv = ekd_read_s8x4(origin + *off++);
+            EKD_DW_TAP_C(xv, w);
+        }
+        ekd_dw_store4(requant, a0, a1, a2, a3, offset, lo, hi, full_range, out);
+    }
+}
+
+/* One output pixel whose window may reach into the padding: the taps inside the input
+ * (rows ky0..ky1, the columns found here), TFLM skipping the others. */
+static __attribute__((noinline)) void ekd_dw_pixel_clipped(const ekd_dw_prep *s,
+                                                           const ekd_nn_dw_group *g,
+                                                           int32_t y0, int32_t ky0,
+                                                           int32_t ky1, int32_t x0,
+                                                           int8_t *out)
+{
+    const ekd_conv_params *p = g->params;
+    const int32_t channels = g->channels, kernel_w = g->kernel_w, offsets = s->offsets;
+    const int32_t x_step = p->dilation_w * channels;
+    const int32_t row_step = p->dilation_h * g->in_w * channels;
+    int32_t a0 = s->bias[0], a1 = s->bias[1], a2 = s->bias[2], a3 = s->bias[3];
+    int32_t kx0, kx1;
+    ekd_dw_valid_taps(x0, p->dilation_w, kernel_w, g->in_w, &kx0, &kx1);
+    if (ky1 > ky0 && kx1 > kx0) {
+        const int8_t *x_row = g->input + ((size_t)(y0 + ky0 * p->dilation_h) * g->in_w +
+                                          (size_t)(x0 + kx0 * p->dilation_w)) * channels;
+        const int32_t *w_row = s->weights + 2 * (ky0 * kernel_w + kx0);
+        int32_t ky, kx;
+        for (ky = ky0; ky < ky1; ++ky) {
+            const int8_t *x = x_row;
+            const int32_t *w = w_row;
+            for (kx = kx0; kx < kx1; ++kx) {
+                const int32_t xv = ekd_read_s8x4(x);
+                EKD_DW_TAP_C(xv, w);
+                x += x_step;
+                w += 2;
+            }
+            x_row += row_step;
+            w_row += 2 * kernel_w;
+        }
+    }
+    ekd_dw_store4(s->requant, a0, a1, a2, a3, s->out_offset, s->lo, s->hi,
+                  s->lo == -128 && s->hi == 127, out);
+}
+
+/* Four channels through any filter of at most EKD_DW_DSP_PREPARED_TAPS taps. */
 static void ekd_dw_group4(const ekd_nn_dw_group *g)
 {
     const ekd_conv_params *p = g->params;
@@ -205,10 +307,12 @@ static void ekd_dw_group4(const ekd_nn_dw_group *g)
     const int32_t row_step = dilation_h * in_w * channels;
     const int8_t *image = g->input;
     int8_t *out = g->output;
-    int32_t weights[2 * EKD_DW_PREPARED_TAPS]; /* per tap: (w0, w2), (w1, w3) */
+    int32_t weights[2 * EKD_DW_DSP_PREPARED_TAPS]; /* per tap: (w0, w2), (w1, w3) */
+    int32_t offsets_of_tap[EKD_DW_DSP_PREPARED_TAPS]; /* bytes from a window's origin */
     ekd_dw_requant requant[4];
     int32_t bias[4];
-    int32_t i, out_y, out_x;
+    ekd_dw_prep prep;
+    int32_t i, out_y, inside_x0, inside_x1;
 
     for (i = 0; i < taps; ++i) {
         const int32_t w = ekd_read_s8x4(g->filter + (size_t)i * channels);
@@ -234,47 +338,47 @@ static void ekd_dw_group4(const ekd_nn_dw_group *g)
         }
     }
 
+    prep.weights = weights;
+    prep.offsets_of_tap = offsets_of_tap;
+    prep.bias = bias;
+    prep.requant = requant;
+    prep.taps = taps;
+    prep.offsets = offsets;
+    prep.out_offset = p->output_offset;
+    prep.lo = p->activation_min;
+    prep.hi = p->activation_max;
+    for (i = 0; i < taps; ++i) {
+        offsets_of_tap[i] = ((i / kernel_w) * row_step) + (i % kernel_w) * x_step;
+    }
+    /* The output columns whose windows lie inside the input's width: [inside_x0,
+     * inside_x1). */
+    {
+        const int32_t span = (kernel_w - 1) * dilation_w; /* a window's width - 1 */
+        int32_t x1 = in_w - 1 - span + pad_w < 0 ? 0 : (in_w - 1 - span + pad_w) / stride_w + 1;
+        inside_x0 = (pad_w + stride_w - 1) / stride_w;
+        inside_x1 = x1 > out_w ? out_w : x1;
+        if (inside_x1 < inside_x0) {
+            inside_x1 = inside_x0 = out_w;
+        }
+    }
     for (out_y = 0; out_y < out_h; ++out_y) {
         const int32_t y0 = out_y * stride_h - pad_h;
-        int32_t ky0, ky1;
+        int32_t ky0, ky1, out_x = 0;
         ekd_dw_valid_taps(y0, dilation_h, kernel_h, in_h, &ky0, &ky1);
-        for (out_x = 0; out_x < out_w; ++out_x) {
-            const int32_t x0 = out_x * stride_w - pad_w;
-            int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-            int32_t kx0, kx1;
-            ekd_dw_valid_taps(x0, dilation_w, kernel_w, in_w, &kx0, &kx1);
-            if (ky1 > ky0 && kx1 > kx0) {
-                const int8_t *x_row = image + ((size_t)(y0 + ky0 * dilation_h) * in_w +
-                                               (size_t)(x0 + kx0 * dilation_w)) * channels;
-                const int32_t *w_row = weights + 2 * (ky0 * kernel_w + kx0);
-                int32_t ky, kx;
-                for (ky = ky0; ky < ky1; ++ky) {
-                    const int8_t *x = x_row;
-                    const int32_t *w = w_row;
-                    for (kx = kx0; kx < kx1; ++kx) {
-                        const int32_t xv = ekd_read_s8x4(x);
-                        const int32_t x02 = ekd_sxtab16(offsets, xv);
-                        const int32_t x13 = ekd_sxtab16_ror8(offsets, xv);
-                        a0 = __smlabb(x02, w[0], a0);
-                        a2 = __smlatt(x02, w[0], a2);
-                        a1 = __smlabb(x13, w[1], a1);
-                        a3 = __smlatt(x13, w[1], a3);
-                        x += x_step;
-                        w += 2;
-                    }
-                    x_row += row_step;
-                    w_row += 2 * kernel_w;
-                }
+        if (ky0 == 0 && ky1 == kernel_h) {
+            for (; out_x < inside_x0; ++out_x, out += channels) {
+                ekd_dw_pixel_clipped(&prep, g, y0, ky0, ky1, out_x * stride_w - pad_w, out);
             }
-            out[0] = ekd_dw_output(a0, &requant[0], p->output_offset, p->activation_min,
-                                   p->activation_max);
-            out[1] = ekd_dw_output(a1, &requant[1], p->output_offset, p->activation_min,
-                                   p->activation_max);
-            out[2] = ekd_dw_output(a2, &requant[2], p->output_offset, p->activation_min,
-                                   p->activation_max);
-            out[3] = ekd_dw_output(a3, &requant[3], p->output_offset, p->activation_min,
-                                   p->activation_max);
-            out += channels;
+            if (inside_x1 > out_x) {
+                const int32_t x0 = out_x * stride_w - pad_w;
+                ekd_dw_run_inside(&prep, image + ((size_t)y0 * in_w + (size_t)x0) * channels,
+                                  stride_w * channels, out, channels, inside_x1 - out_x);
+                out += (size_t)(inside_x1 - out_x) * channels;
+                out_x = inside_x1;
+            }
+        }
+        for (; out_x < out_w; ++out_x, out += channels) {
+            ekd_dw_pixel_clipped(&prep, g, y0, ky0, ky1, out_x * stride_w - pad_w, out);
         }
     }
 }
@@ -323,7 +427,7 @@ static void ekd_dw_group_plain(const ekd_nn_dw_group *g)
 
 void ekd_nn_depthwise_group_s8(const ekd_nn_dw_group *group)
 {
-    if (group->count == 4 && group->kernel_h * group->kernel_w <= EKD_DW_PREPARED_TAPS) {
+    if (group->count == 4 && group->kernel_h * group->kernel_w <= EKD_DW_DSP_PREPARED_TAPS) {
         ekd_dw_group4(group);
     } else {
         ekd_dw_group_plain(group);

@@ -18,30 +18,13 @@ ekd_status ekd_fully_connected_s8(const ekd_fc_params *params,
     int32_t batch, out_c, batches, accum_depth, out_depth, input_offset, filter_offset;
     ekd_status status;
 
-    if (params == NULL || quant == NULL || input == NULL || filter == NULL ||
-        output == NULL) {
-        return EKD_ERROR_ARGUMENT;
-    }
-    if (!ekd_dims_valid(input_dims) || !ekd_dims_valid(filter_dims) ||
-        !ekd_dims_valid(output_dims)) {
-        return EKD_ERROR_ARGUMENT;
-    }
-    batches = output_dims->n * output_dims->h * output_dims->w;
-    accum_depth = filter_dims->c;
-    out_depth = output_dims->c;
-    if (input_dims->n * input_dims->h * input_dims->w * input_dims->c != batches * accum_depth ||
-        filter_dims->n != out_depth || filter_dims->h != 1 || filter_dims->w != 1) {
-        return EKD_ERROR_ARGUMENT;
-    }
-    if (!ekd_offset_valid(params->input_offset) || !ekd_offset_valid(params->filter_offset) ||
-        !ekd_offset_valid(params->output_offset) ||
-        !ekd_activation_valid(params->activation_min, params->activation_max)) {
-        return EKD_ERROR_ARGUMENT;
-    }
-    status = ekd_validate_per_channel_quant(quant, out_depth);
+    status = ekd_validate_fc(params, quant, input_dims, input, filter_dims, filter,
+                             output_dims, output, &batches);
     if (status != EKD_OK) {
         return status;
     }
+    accum_depth = filter_dims->c;
+    out_depth = output_dims->c;
 
     /* Local copies: stores through the int8_t output may alias *params as far as the
      * compiler knows, which would force a reload per value. */

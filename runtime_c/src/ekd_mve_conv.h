@@ -51,20 +51,33 @@ typedef struct {
     int right_only; /* every shift <= 0 */
 } ekd_mve_output_stage;
 
-static inline ekd_mve_output_stage ekd_mve_output_stage_of(const ekd_conv_params *params,
-                                                           const ekd_per_channel_quant *quant,
-                                                           const int32_t *folded_bias,
-                                                           int32_t channels)
+/* The output stage of `channels` channels with these output offset and clamp (a
+ * convolution's or a fully connected layer's). */
+static inline ekd_mve_output_stage ekd_mve_output_stage_make(const ekd_per_channel_quant *quant,
+                                                             const int32_t *folded_bias,
+                                                             int32_t channels,
+                                                             int32_t output_offset,
+                                                             int32_t activation_min,
+                                                             int32_t activation_max)
 {
     ekd_mve_output_stage s;
     s.folded_bias = folded_bias;
     s.multiplier = quant->multiplier;
     s.shift = quant->shift;
-    s.output_offset = params->output_offset;
-    s.activation_min = params->activation_min;
-    s.activation_max = params->activation_max;
+    s.output_offset = output_offset;
+    s.activation_min = activation_min;
+    s.activation_max = activation_max;
     s.right_only = ekd_mve_shifts_right_only(quant->shift, channels);
     return s;
+}
+
+static inline ekd_mve_output_stage ekd_mve_output_stage_of(const ekd_conv_params *params,
+                                                           const ekd_per_channel_quant *quant,
+                                                           const int32_t *folded_bias,
+                                                           int32_t channels)
+{
+    return ekd_mve_output_stage_make(quant, folded_bias, channels, params->output_offset,
+                                     params->activation_min, params->activation_max);
 }
 
 /* Folded bias, requantization, offset and clamp of channels oc .. oc + 3, stored to

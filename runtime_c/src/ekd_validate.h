@@ -68,4 +68,13 @@ ekd_status ekd_validate_conv(const ekd_conv_params *params, const ekd_per_channe
                              const ekd_dims *input_dims, const ekd_dims *filter_dims,
                              const ekd_dims *output_dims);
 
+/* FULLY_CONNECTED's pointers, dims (input = batches x depth values, filter [rows][1][1]
+ * [depth], output batches x rows), offsets, activation range and shifts, for every FC
+ * kernel; `*batches` gets the batch count. Out of line, as ekd_validate_conv. */
+ekd_status ekd_validate_fc(const ekd_fc_params *params, const ekd_per_channel_quant *quant,
+                           const ekd_dims *input_dims, const int8_t *input,
+                           const ekd_dims *filter_dims, const int8_t *filter,
+                           const ekd_dims *output_dims, const int8_t *output,
+                           int32_t *batches);
+
 #endif /* EDGEKD_EKD_VALIDATE_H */

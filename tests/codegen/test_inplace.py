@@ -130,3 +130,42 @@ def test_lead_is_safe_and_one_byte_less_is_not(w, order):
     out_bytes = int(np.prod(w.out_shape))
     if lead > -out_bytes:  # else nothing is read after a write: no lead is too small
         assert not simulate_is_safe(w, order, lead - 1)
+
+
+def simulate_channel_passes(w: Window, passes: int, lead: int) -> bool:
+    """A kernel that takes ``passes`` channels through every pixel, then the next ones
+    (the fast depthwise kernel), byte by byte: output at offset 0, input at ``lead``.
+    True when no read sees a written byte."""
+    n, in_h, in_w, channels = w.in_shape
+    _, out_h, out_w, _ = w.out_shape
+    written: set[int] = set()
+    for c0 in range(0, channels, passes):
+        group = range(c0, min(c0 + passes, channels))
+        for q in range(n * out_h * out_w):
+            b, rest = divmod(q, out_h * out_w)
+            y, x = divmod(rest, out_w)
+            for ky in range(w.kernel[0]):
+                iy = y * w.stride[0] - w.pad[0] + ky * w.dilation[0]
+                for kx in range(w.kernel[1]):
+                    ix = x * w.stride[1] - w.pad[1] + kx * w.dilation[1]
+                    if 0 <= iy < in_h and 0 <= ix < in_w:
+                        p = (b * in_h + iy) * in_w + ix
+                        if any(lead + p * channels + c in written for c in group):
+                            return False
+            written.update(q * channels + c for c in group)
+    return True
+
+
+@pytest.mark.parametrize("channels", [3, 4, 6, 11, 12, 20, 32])
+def test_channel_major_lead_keeps_later_sweeps_inputs(channels):
+    from edgekd.codegen.kernel_table import KernelVariant
+    from edgekd.codegen.prepare import variants_lead
+
+    w = window((5, 4), channels, (3, 3))
+    sweep = KernelVariant(None, "k", RasterOrder(1, False, channel_major=True))
+    lead = variants_lead(w, [sweep])
+    assert lead % 16 == 0 and lead % channels == 0
+    assert simulate_channel_passes(w, 4, lead)
+    if channels == 11:  # the pixel-major lead overwrites the later sweeps' inputs
+        pixel_lead = -(-raster_lead(w, RasterOrder(1, False)) // 16) * 16
+        assert not simulate_channel_passes(w, 4, pixel_lead)

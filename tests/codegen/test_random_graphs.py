@@ -29,8 +29,8 @@ def test_more_random_graphs_are_bit_exact(seed):
 
 
 def test_the_generator_covers_every_situation():
-    """Over the quick subset's seeds and a few more: every op the generated C runs, the
-    fused conv-of-skip residual, layers in place, RESHAPE aliases."""
+    """Over the quick subset's seeds and a few more: every op of the registry, the fused
+    conv-of-skip residual, layers in place, RESHAPE aliases."""
     from edgekd.codegen.choice import generator_graph, plan_for
     from edgekd.codegen.residual import residual_of
     from edgekd.ir import OPS

@@ -118,3 +118,35 @@ def test_each_graph_is_prepared_once(monkeypatch):
     assert calls == ["skip"]
     run(chain_graph(), [x])  # another graph object: prepared afresh
     assert calls == ["skip", "skip"]
+
+
+@pytest.mark.parametrize("count", [1, 5, 70])  # 70: over two chunks and a partial one
+def test_a_batch_of_samples_gives_exactly_each_samples_tensors(count):
+    from edgekd.interpreter import BATCH_CHUNK, run_all_batch
+    from edgekd.verify.host import random_inputs
+    from tests.codegen.graphs import small_cnn
+
+    assert count > 2 * BATCH_CHUNK or count <= BATCH_CHUNK
+    graph = small_cnn(seed=3)
+    samples = random_inputs(graph, count, seed=count)
+    batched = run_all_batch(graph, samples)
+    for i, sample in enumerate(samples):
+        alone = run_all(graph, sample)
+        assert set(alone) == set(batched)
+        for name, value in alone.items():
+            assert batched[name][i].dtype == value.dtype
+            assert np.array_equal(batched[name][i], value), (name, i)
+
+
+def test_a_graph_with_an_op_outside_the_batchable_ones_runs_sample_by_sample(monkeypatch):
+    from edgekd import interpreter
+    from tests.codegen.graphs import small_cnn
+
+    graph = small_cnn(seed=4)
+    monkeypatch.setattr(interpreter, "BATCHABLE_OPS", frozenset({"CONV_2D"}))
+    stacked = []
+    monkeypatch.setattr(interpreter, "_run_stacked",
+                        lambda *a: stacked.append(a) or pytest.fail("stacked"))
+    samples = np.zeros((3, *graph.tensor(graph.inputs[0]).shape), dtype=np.int8)
+    result = interpreter.run_all_batch(graph, samples)
+    assert not stacked and result[graph.outputs[0]].shape[0] == 3

@@ -302,6 +302,20 @@ ekd_status ekd_fully_connected_s8(const ekd_fc_params *params,
                                   const int32_t *bias, /* may be NULL */
                                   const ekd_dims *output_dims, int8_t *output);
 
+/* Optimized FULLY_CONNECTED (Arm DSP SMLAD where the core has it, portable C elsewhere):
+ * the same bytes as ekd_fully_connected_s8 for filter_offset 0, `filter` packed "rows4"
+ * (as ekd_conv2d_1x1_s8's, the rows [out][in]; 4-byte aligned, the DSP loop loads it
+ * with LDM), `bias` folded (never NULL), every
+ * multiplier >= 0 and shift <= -1 (checked), |bias[r]| + 255 * sum(|filter row r|) < 2^30
+ * (checked offline by the generator), in <= 32768. No scratch; any batch count. */
+ekd_status ekd_fully_connected_fast_s8(const ekd_fc_params *params,
+                                       const ekd_per_channel_quant *quant,
+                                       const ekd_dims *input_dims, const int8_t *input,
+                                       const ekd_dims *filter_dims,
+                                       const int8_t *filter, /* rows4 */
+                                       const int32_t *bias, /* folded */
+                                       const ekd_dims *output_dims, int8_t *output);
+
 /* Dynamic (hybrid) quantization, float32 in and out: each input row of filter_dims->c
  * values is quantized to int8 from its own range at run time (TFLite's hybrid
  * FULLY_CONNECTED with asymmetric inputs; exact arithmetic in

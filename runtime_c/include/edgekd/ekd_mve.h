@@ -48,6 +48,16 @@ ekd_status ekd_conv2d_1x1_s8_mve(const ekd_context *ctx, const ekd_conv_params *
                                  const int32_t *folded_bias,
                                  const ekd_dims *output_dims, int8_t *output);
 
+/* FULLY_CONNECTED: four rows per pass, VMLADAVA. `filter` rows padded with zeros to
+ * round_up(in, 16) bytes, `folded_bias` bias + input_offset * sum(row), filter_offset 0;
+ * any multiplier and shift, any batch count, no scratch. */
+ekd_status ekd_fully_connected_s8_mve(const ekd_fc_params *params,
+                                      const ekd_per_channel_quant *quant,
+                                      const ekd_dims *input_dims, const int8_t *input,
+                                      const ekd_dims *filter_dims, const int8_t *filter,
+                                      const int32_t *folded_bias,
+                                      const ekd_dims *output_dims, int8_t *output);
+
 /* CONV_2D read in place (no scratch), optionally with a fused residual ADD: see
  * ekd_conv2d_direct_s8 in ekd.h. Dilation 1, in_c a multiple of 16; `filter` the model's
  * [out_c][kh][kw][in_c], `bias` folded, `tap_sums` [kh * kw][out_c]. */
