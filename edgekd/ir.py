@@ -29,6 +29,11 @@ Node attributes (``Node.attrs``), by op:
 - RESHAPE:            (none: the output tensor's shape is the new shape)
 - SOFTMAX:            beta (float)
 - QUANTIZE, DEQUANTIZE: (none)
+- UNIDIRECTIONAL_SEQUENCE_LSTM: time_major (bool), cell_clip (float, 0: none), cell_scale
+                      (the int16 cell state's power-of-two scale); inputs x [batch, time,
+                      in] (time-major: [time, batch, in]), int8 weights [units, in] x4 and
+                      [units, units] x4 and int32 biases [units] x4, gates in TFLite's order
+                      input, forget, cell, output (edgekd/reference/lstm.py)
 
 ``activation`` is one of "NONE", "RELU", "RELU6"; it becomes the clamp range of the output.
 """
@@ -60,6 +65,7 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "SOFTMAX": ("beta",),
     "QUANTIZE": (),
     "DEQUANTIZE": (),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": ("time_major", "cell_clip", "cell_scale"),
 }
 OPS = tuple(OP_ATTRS)
 

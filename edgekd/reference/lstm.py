@@ -7,7 +7,7 @@ tensors' quantization is ignored) computes each time step as:
 - every gate: an int8 x int8 FULLY_CONNECTED of the step's input (with the gate's int32
   bias) and one of the previous hidden state (no bias), each requantized to int16 at scale
   2^-12 (Q3.12) and added with int16 saturation; then the int16 sigmoid (forget, input and
-  output gates) or the cell gate's activation (tanh, or sigmoid), both in Q0.15;
+  output gates) or tanh (the cell gate; TFLite's schema can name no other), in Q0.15;
 - cell = sat16(mul(forget, cell) + mul(input, cell_gate)), clipped to +-cell_clip when set;
   the cell state's scale must be a power of two 2^p;
 - hidden = int8(mul(tanh(cell), output_gate)) at the hidden state's scale and zero point,
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgekd.ir import Graph, Node
 from edgekd.reference.lstm_tables import SIGMOID_TABLE_UINT16
 from edgekd.reference.requantize import multiply_by_quantized_multiplier, quantize_multiplier
 
@@ -62,7 +63,6 @@ class LstmParams:
     cell_clip: int  # int16 bound, 0 when the model sets no clip
     cell_tanh_multiplier: int  # the int16 tanh's input rescaling for the cell state
     cell_tanh_shift: int
-    cell_gate_sigmoid: bool  # cell gate activation: sigmoid instead of tanh
 
 
 def cell_scale_power(cell_scale: float) -> int:
@@ -77,8 +77,8 @@ def prepare_lstm_quant(*, batch: int, time_steps: int, input_size: int, units: i
                        time_major: bool, input_q: tuple[float, int],
                        hidden_q: tuple[float, int], cell_scale: float,
                        input_weight_scales: tuple[float, ...],
-                       recurrent_weight_scales: tuple[float, ...], cell_clip: float,
-                       cell_gate_sigmoid: bool = False) -> LstmParams:
+                       recurrent_weight_scales: tuple[float, ...],
+                       cell_clip: float) -> LstmParams:
     """TFLM's PrepareGateParametersInteger and CreateLstmCellStateInfo, from float32 scales.
 
     Weight scales come per gate in GATES order (per-tensor weights; TFLM's LSTM has no
@@ -118,7 +118,6 @@ def prepare_lstm_quant(*, batch: int, time_steps: int, input_size: int, units: i
         update_multiplier=update[0], update_shift=update[1],
         hidden_multiplier=hidden[0], hidden_shift=hidden[1],
         cell_clip=clip, cell_tanh_multiplier=tanh_multiplier, cell_tanh_shift=tanh_shift,
-        cell_gate_sigmoid=bool(cell_gate_sigmoid),
     )
 
 
@@ -191,7 +190,7 @@ def unidirectional_sequence_lstm(p: LstmParams, x: np.ndarray,
                    + _gate_fc(hidden, p.hidden_offset, recurrent_weights[g], None,
                               p.recurrent_multiplier[g], p.recurrent_shift[g]))
             pre = _saturate(pre, INT16_MIN, INT16_MAX)
-            if GATES[g] == "cell" and not p.cell_gate_sigmoid:
+            if GATES[g] == "cell":
                 gates.append(tanh_int16(pre, 3, 0).astype(np.int64))
             else:
                 gates.append(sigmoid_int16(pre).astype(np.int64))
@@ -210,3 +209,28 @@ def unidirectional_sequence_lstm(p: LstmParams, x: np.ndarray,
         outputs.append(hidden.astype(np.int8))
     out = np.stack(outputs)  # [time, batch, units]
     return out if p.time_major else np.swapaxes(out, 0, 1)
+
+
+def prepare_lstm(graph: Graph, node: Node) -> LstmParams:
+    """The LSTM node's record: inputs [x, 4 input weights, 4 recurrent weights, 4 biases]
+    (GATES order); the hidden state is quantized as the output, the cell state at
+    ``attrs["cell_scale"]``."""
+    x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+    weights = [graph.tensor(name) for name in node.inputs[1:9]]
+    time_major = bool(node.attrs["time_major"])
+    steps, batch = x.shape[:2] if time_major else x.shape[1::-1]
+    return prepare_lstm_quant(
+        batch=batch, time_steps=steps, input_size=x.shape[2], units=y.shape[2],
+        time_major=time_major,
+        input_q=(x.quant.scalar_scale, x.quant.scalar_zero_point),
+        hidden_q=(y.quant.scalar_scale, y.quant.scalar_zero_point),
+        cell_scale=node.attrs["cell_scale"],
+        input_weight_scales=tuple(w.quant.scalar_scale for w in weights[:4]),
+        recurrent_weight_scales=tuple(w.quant.scalar_scale for w in weights[4:]),
+        cell_clip=node.attrs["cell_clip"])
+
+
+def lstm(p: LstmParams, x: np.ndarray, *constants: np.ndarray) -> np.ndarray:
+    """The registry's entry: constants as the node's inputs after x."""
+    return unidirectional_sequence_lstm(p, x, list(constants[0:4]), list(constants[4:8]),
+                                        list(constants[8:12]))
