@@ -185,6 +185,9 @@ def node_macs(graph: Graph, node: Node) -> int:
     if node.op in ("FULLY_CONNECTED", "DYNAMIC_FULLY_CONNECTED"):
         w = graph.tensor(node.inputs[1])
         return graph.tensor(node.outputs[0]).size * w.shape[1]
+    if node.op == "UNIDIRECTIONAL_SEQUENCE_LSTM":  # 4 gates x (input + recurrent) per output
+        x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+        return y.size * 4 * (x.shape[2] + y.shape[2])
     return 0
 
 

@@ -61,3 +61,10 @@ def test_cell_scale_must_be_a_power_of_two():
     with pytest.raises(ValueError):
         cell_scale_power(0.0003)
 
+
+
+def test_c_kernel_holds_the_same_table():
+    source = (REPO / "runtime_c" / "src" / "ekd_lstm_s8.c").read_text()
+    body = source.split("ekd_sigmoid_table[256] = {", 1)[1].split("};", 1)[0]
+    assert tuple(int(v.strip().rstrip("u")) for v in body.split(",") if v.strip()) == \
+        SIGMOID_TABLE_UINT16
