@@ -5,6 +5,8 @@ import importlib.util
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgekd.frontends.tflite import read_tflite
 from edgekd.interpreter import run
@@ -12,6 +14,8 @@ from edgekd.reference.lstm import cell_scale_power, sigmoid_int16, tanh_int16
 from edgekd.reference.lstm_tables import SIGMOID_TABLE_UINT16
 from edgekd.verify.tflm import run_tflm
 from tests.conftest import REPO, SHARED
+from tests.reference.lstm_model import LstmCase, lstm_model
+from tests.reference.strategies import quants, seeds
 
 CORPUS = SHARED / "models" / "corpus"
 # Corpus models whose every op edgekd runs; dtln (LOGISTIC) and keras_lstm_mnist_uint8
@@ -68,3 +72,69 @@ def test_c_kernel_holds_the_same_table():
     body = source.split("ekd_sigmoid_table[256] = {", 1)[1].split("};", 1)[0]
     assert tuple(int(v.strip().rstrip("u")) for v in body.split(",") if v.strip()) == \
         SIGMOID_TABLE_UINT16
+
+
+@st.composite
+def lstm_cases(draw) -> LstmCase:
+    batch, steps = draw(st.integers(1, 3)), draw(st.integers(1, 5))
+    size, units = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    rng = np.random.default_rng(draw(seeds))
+    in_q, hidden_q = draw(quants), draw(quants)
+    # Weight scales that put a typical gate product near Q3.12's range: from mostly zero
+    # to mostly saturated gates.
+    weight_scales = [float(np.float32(2.0 ** draw(st.floats(-14.0, 0.0)) / max(in_q[0], 1e-5)))
+                     for _ in range(8)]
+    bias_bits = draw(st.integers(0, 20))
+    return LstmCase(
+        batch=batch, time_steps=steps, input_size=size, units=units,
+        time_major=draw(st.booleans()), input_q=in_q, hidden_q=hidden_q,
+        cell_scale=2.0 ** draw(st.integers(-15, -8)),
+        input_weights=[rng.integers(-127, 128, (units, size), dtype=np.int8) for _ in range(4)],
+        recurrent_weights=[rng.integers(-127, 128, (units, units), dtype=np.int8)
+                           for _ in range(4)],
+        weight_scales=weight_scales,
+        biases=[rng.integers(-2**bias_bits, 2**bias_bits + 1, units).astype(np.int32)
+                for _ in range(4)],
+        cell_clip=draw(st.sampled_from([0.0, 0.5, 3.0, 10.0])))
+
+
+@settings(max_examples=40)
+@given(case=lstm_cases(), seed=seeds)
+def test_one_lstm_matches_tflm(case, seed):
+    model = lstm_model(case)
+    graph = read_tflite(model)
+    x = np.random.default_rng(seed).integers(-128, 128, size=(3, *case.input_shape),
+                                             dtype=np.int8)
+    want = run_tflm(model, x)[0]
+    got = np.stack([run(graph, [sample])[0] for sample in x])
+    np.testing.assert_array_equal(got, want)
+
+
+def _case(seed: int, batch: int, steps: int, size: int, units: int, time_major: bool,
+          cell_power: int, cell_clip: float) -> LstmCase:
+    rng = np.random.default_rng(seed)
+    return LstmCase(
+        batch=batch, time_steps=steps, input_size=size, units=units, time_major=time_major,
+        input_q=(0.05, -3), hidden_q=(1 / 128, 5), cell_scale=2.0 ** cell_power,
+        input_weights=[rng.integers(-127, 128, (units, size), dtype=np.int8) for _ in range(4)],
+        recurrent_weights=[rng.integers(-127, 128, (units, units), dtype=np.int8)
+                           for _ in range(4)],
+        weight_scales=[float(np.float32(s)) for s in 10.0 ** rng.uniform(-3.5, -2, 8)],
+        biases=[rng.integers(-3000, 3000, units).astype(np.int32) for _ in range(4)],
+        cell_clip=cell_clip)
+
+
+@pytest.mark.parametrize("batch, steps, size, units, time_major, cell_power, clip", [
+    (2, 4, 7, 5, True, -11, 0.0),   # time-major batches; tanh(cell) shifts left
+    (3, 3, 9, 1, False, -15, 0.5),  # batch-major, one unit, tanh(cell) shifts right, clip
+    (1, 6, 33, 40, False, -12, 10.0),
+])
+def test_generated_c_matches_tflm(tmp_path, batch, steps, size, units, time_major,
+                                  cell_power, clip):
+    from edgekd.verify.host import verify_host
+
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(lstm_model(_case(batch * 100 + units, batch, steps, size, units,
+                                      time_major, cell_power, clip)))
+    result = verify_host(path, 20)
+    assert result.bit_exact, result.summary()
