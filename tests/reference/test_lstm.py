@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgekd.errors import UnsupportedError
 from edgekd.frontends.tflite import read_tflite
 from edgekd.interpreter import run
 from edgekd.reference.lstm import cell_scale_power, sigmoid_int16, tanh_int16
@@ -138,3 +139,22 @@ def test_generated_c_matches_tflm(tmp_path, batch, steps, size, units, time_majo
                                       time_major, cell_power, clip)))
     result = verify_host(path, 20)
     assert result.bit_exact, result.summary()
+
+
+def test_cell_state_off_a_power_of_two_is_refused_naming_the_node():
+    case = _case(1, 1, 2, 3, 4, False, -12, 0.0)
+    case.cell_scale = 0.0003
+    with pytest.raises(UnsupportedError, match=r"operator 0 .*cell state scale"):
+        read_tflite(lstm_model(case))
+
+
+def test_cli_refuses_it_in_one_line(tmp_path, capsys):
+    from edgekd.cli import main
+
+    case = _case(1, 1, 2, 3, 4, False, -12, 0.0)
+    case.cell_scale = 0.0003
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(lstm_model(case))
+    assert main(["inspect", str(path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cell state scale" in err
