@@ -60,7 +60,8 @@ class LstmParams:
     update_shift: int
     hidden_multiplier: int  # tanh(cell) (Q0.15) x output gate (Q0.15) -> hidden int8
     hidden_shift: int
-    cell_clip: int  # int16 bound, 0 when the model sets no clip
+    clip_cell: int  # 1 when the model's cell_clip is > 0 (even if its bound rounds to 0)
+    cell_clip: int  # the int16 bound
     cell_tanh_multiplier: int  # the int16 tanh's input rescaling for the cell state
     cell_tanh_shift: int
 
@@ -100,9 +101,9 @@ def prepare_lstm_quant(*, batch: int, time_steps: int, input_size: int, units: i
     forget = requant(ACTIVATED_SCALE * c_scale / c_scale)
     update = requant(ACTIVATED_SCALE * ACTIVATED_SCALE / c_scale)
     hidden = requant(ACTIVATED_SCALE * ACTIVATED_SCALE / h_scale)
-    clip = 0
-    if float(np.float32(cell_clip)) > 0:
-        clip = int(min(max(float(np.float32(cell_clip)) / c_scale, -32768.0), 32767.0))
+    # TFLM's CreateLstmCellStateInfo: the bound truncates toward zero; a positive clip
+    # below one cell step clamps the cell to 0.
+    clip = int(min(max(float(np.float32(cell_clip)) / c_scale, -32768.0), 32767.0))
     # TFLM's lstm_internal::Tanh: the table wants Q3.12 times 3; a cell at 2^p needs a
     # left shift of 15 + p - 3, or a right shift (with multiplier 3) when that is negative.
     left_shift = 15 + power - 3
@@ -117,7 +118,8 @@ def prepare_lstm_quant(*, batch: int, time_steps: int, input_size: int, units: i
         forget_multiplier=forget[0], forget_shift=forget[1],
         update_multiplier=update[0], update_shift=update[1],
         hidden_multiplier=hidden[0], hidden_shift=hidden[1],
-        cell_clip=clip, cell_tanh_multiplier=tanh_multiplier, cell_tanh_shift=tanh_shift,
+        clip_cell=int(float(np.float32(cell_clip)) > 0), cell_clip=clip,
+        cell_tanh_multiplier=tanh_multiplier, cell_tanh_shift=tanh_shift,
     )
 
 
@@ -200,7 +202,7 @@ def unidirectional_sequence_lstm(p: LstmParams, x: np.ndarray,
         added = _saturate(_mul(input_gate, cell_gate, p.update_multiplier, p.update_shift),
                           INT16_MIN, INT16_MAX)
         cell = _saturate(kept + added, INT16_MIN, INT16_MAX)
-        if p.cell_clip > 0:
+        if p.clip_cell:
             cell = _saturate(cell, -p.cell_clip, p.cell_clip)
         squashed = tanh_int16(cell, p.cell_tanh_multiplier, p.cell_tanh_shift)
         hidden = _saturate(p.hidden_zero_point + _mul(squashed, output_gate,

@@ -124,7 +124,7 @@ static int ekd_lstm_params_valid(const ekd_lstm_params *p)
 {
     int g;
     if (p->batch < 1 || p->time_steps < 1 || p->input_size < 1 || p->units < 1 ||
-        p->cell_clip < 0 || p->cell_tanh_shift < 0 || p->cell_tanh_shift > 30) {
+        (p->clip_cell && p->cell_clip < 0) || p->cell_tanh_shift < 0 || p->cell_tanh_shift > 30) {
         return 0;
     }
     for (g = 0; g < kGates; ++g) {
@@ -198,7 +198,7 @@ ekd_status ekd_lstm_s8(const ekd_context *ctx, const ekd_lstm_params *params,
                     p->update_shift));
                 int32_t c = ekd_clamp16(kept + added);
                 int32_t y;
-                if (p->cell_clip > 0) {
+                if (p->clip_cell) {
                     c = c < -p->cell_clip ? -p->cell_clip : (c > p->cell_clip ? p->cell_clip : c);
                 }
                 cell[i] = (int16_t)c;

@@ -96,7 +96,8 @@ def lstm_cases(draw) -> LstmCase:
         weight_scales=weight_scales,
         biases=[rng.integers(-2**bias_bits, 2**bias_bits + 1, units).astype(np.int32)
                 for _ in range(4)],
-        cell_clip=draw(st.sampled_from([0.0, 0.5, 3.0, 10.0])))
+        # 1e-6: positive but below one cell step, which TFLM clamps the cell to 0 with.
+        cell_clip=draw(st.sampled_from([0.0, 1e-6, 0.5, 3.0, 10.0])))
 
 
 @settings(max_examples=40)
@@ -129,6 +130,7 @@ def _case(seed: int, batch: int, steps: int, size: int, units: int, time_major: 
     (2, 4, 7, 5, True, -11, 0.0),   # time-major batches; tanh(cell) shifts left
     (3, 3, 9, 1, False, -15, 0.5),  # batch-major, one unit, tanh(cell) shifts right, clip
     (1, 6, 33, 40, False, -12, 10.0),
+    (1, 2, 4, 3, True, -10, 1e-6),  # a clip below one cell step: the cell stays 0
 ])
 def test_generated_c_matches_tflm(tmp_path, batch, steps, size, units, time_major,
                                   cell_power, clip):

@@ -317,7 +317,8 @@ typedef struct {
     int32_t forget_multiplier, forget_shift;
     int32_t update_multiplier, update_shift;
     int32_t hidden_multiplier, hidden_shift;
-    int32_t cell_clip, cell_tanh_multiplier, cell_tanh_shift;
+    int32_t clip_cell, cell_clip; /* clip_cell: clamp the cell to +-cell_clip */
+    int32_t cell_tanh_multiplier, cell_tanh_shift;
 } ekd_lstm_params;
 
 typedef struct {
