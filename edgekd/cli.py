@@ -1,23 +1,75 @@
 """The `edgekd` command: one thin function per subcommand over the public API.
 
-Every user-facing failure is an EdgeKDError: printed as one line, exit status 2
-(a traceback only with --debug).
+Every failure is one line on stderr and an exit status (docs/cli.md): 0 ok, 1 verification
+found a mismatch, 2 usage or input error, 3 missing tool or dependency, 4 internal error. A
+traceback appears only with --debug.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
-from edgekd.errors import EdgeKDError
+from edgekd import __version__
+from edgekd.errors import EXIT_INTERNAL, EXIT_USAGE, EdgeKDError, missing_dependency
+from edgekd.resources import check_installation
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with a usage error on one line (the usage itself is in --help)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def count(minimum: int):
+    """An argparse type: an integer >= minimum."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
+        return value
+    return parse
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed numpy and torch both take (0 to 2**32 - 1)."""
+    value = count(0)(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"{value} is not below 2**32")
+    return value
+
+
+def real(minimum: float = float("-inf"), maximum: float = float("inf"), positive: bool = False):
+    """An argparse type: a finite float in [minimum, maximum] (> 0 when positive)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if positive and value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not above 0")
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{text} is outside [{minimum:g}, {maximum:g}]")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="edgekd",
-        description="Distill, quantize to int8, generate C and verify it bit-exact.",
+        description="Distill, quantize to int8, generate C and verify it bit-exact. Exit "
+                    "status: 0 ok, 1 verification found a mismatch, 2 usage or input error, "
+                    "3 missing tool or dependency, 4 internal error.",
     )
+    parser.add_argument("--version", action="version", version=f"edgekd {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     distill = sub.add_parser(
@@ -34,22 +86,26 @@ def build_parser() -> argparse.ArgumentParser:
                          help="soft: KL at temperature T; hard: CE on the teacher's top-1; "
                               "ced: alpha*soft + (1-alpha)*CE on labels; hint: ced plus feature "
                               "hints; ce: labels only, no teacher (default: ced)")
-    distill.add_argument("--temperature", type=float, default=4.0, help="softening T (default: 4)")
-    distill.add_argument("--alpha", type=float, default=0.9, help="weight of the soft loss (default: 0.9)")
+    distill.add_argument("--temperature", type=real(positive=True), default=4.0,
+                         help="softening T (default: 4)")
+    distill.add_argument("--alpha", type=real(0.0, 1.0), default=0.9,
+                         help="weight of the soft loss (default: 0.9)")
     distill.add_argument("--hint", action="append", default=[], metavar="TEACHER_LAYER:STUDENT_LAYER",
                          help="feature hint between qualified module names (repeatable)")
-    distill.add_argument("--hint-weight", type=float, default=1.0, help="weight of the hint MSE")
-    distill.add_argument("--epochs", type=int, default=30)
-    distill.add_argument("--batch-size", type=int, default=64, help="per process (default: 64)")
+    distill.add_argument("--hint-weight", type=real(0.0), default=1.0,
+                         help="weight of the hint MSE")
+    distill.add_argument("--epochs", type=count(1), default=30)
+    distill.add_argument("--batch-size", type=count(1), default=64,
+                         help="per process (default: 64)")
     distill.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
-    distill.add_argument("--lr", type=float, default=3e-3,
+    distill.add_argument("--lr", type=real(positive=True), default=3e-3,
                          help="peak learning rate, decayed along a cosine (default: 3e-3; "
                               "about 1e-3 to fine-tune with --qat from --student-weights)")
-    distill.add_argument("--patience", type=int, default=10,
+    distill.add_argument("--patience", type=count(0), default=10,
                          help="stop after this many epochs without a better val score; 0: never")
-    distill.add_argument("--shift", type=int, default=None, metavar="PIXELS",
+    distill.add_argument("--shift", type=count(0), default=None, metavar="PIXELS",
                          help="random-shift augmentation (default: 1 for digits, else 0)")
-    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--seed", type=seed, default=0)
     distill.add_argument("--qat", action="store_true",
                          help="train quantization-aware and write OUT/model.tflite (int8)")
     distill.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pt")
@@ -71,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="activation ranges by calibration, or QAT (default: minmax); "
                                "dynamic: int8 weights, float32 activations quantized per "
                                "inference (Linear/flatten models, for cores with an FPU)")
-    quantize.add_argument("--epochs", type=int, default=3, help="QAT epochs (default: 3)")
-    quantize.add_argument("--lr", type=float, default=1e-4,
+    quantize.add_argument("--epochs", type=count(1), default=3, help="QAT epochs (default: 3)")
+    quantize.add_argument("--lr", type=real(positive=True), default=1e-4,
                           help="QAT learning rate (default: 1e-4)")
     quantize.add_argument("--float-io", action="store_true",
                           help="float32 input/output with QUANTIZE/DEQUANTIZE (default: int8)")
@@ -110,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--name", help="C name prefix (default: the file stem, sanitized)")
     compile_.add_argument("--plan", action="store_true",
                           help="print the whole arena plan, one line per tensor")
+    compile_.add_argument("--with-runtime", action="store_true",
+                          help="also write the runtime sources the model needs (DIR/runtime/), "
+                               "a CMakeLists.txt (target edgekd::NAME) and a Make fragment "
+                               "model.mk: a folder that builds without edgekd")
     add_model_options(compile_)
     compile_.set_defaults(func=cmd_compile)
     verify = sub.add_parser(
@@ -118,23 +178,49 @@ def build_parser() -> argparse.ArgumentParser:
                     "tensor byte for byte with the numpy reference and, for .tflite files, "
                     "with TFLite Micro. Exit 0 when all equal, 1 on a mismatch.")
     verify.add_argument("model", metavar="MODEL", help="model file (.tflite, .onnx)")
-    verify.add_argument("--inputs", type=int, default=None, metavar="N",
+    verify.add_argument("--inputs", type=count(1), default=None, metavar="N",
                         help="number of seeded random inputs (default: 200 on the host, "
                              "20 on a --target board)")
     verify.add_argument("--input", metavar="IN.npy",
                         help="inputs to use instead: one sample or a batch [N, ...]")
-    verify.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    verify.add_argument("--seed", type=seed, default=0, help="seed of the random inputs")
     verify.add_argument("--name", help="C name prefix (default: the file stem, sanitized)")
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.add_argument("--target", metavar="BOARD",
                         help="run on an emulated board (see `edgekd boards`) instead of the "
                              "host and compare the outputs; JSON adds instructions, "
                              "flash_bytes and ram_bytes")
-    verify.add_argument("--timeout", type=float, metavar="SECONDS",
+    verify.add_argument("--timeout", type=real(positive=True), metavar="SECONDS",
                         help="with --target: seconds before the run counts as a hang "
                              "(default: from the model's MACs)")
     add_model_options(verify)
     verify.set_defaults(func=cmd_verify)
+    analyze = sub.add_parser(
+        "analyze", help="per layer: MACs, weight bytes, live arena bytes, kernel, instructions",
+        description="Per layer of the generated code: MACs, bytes of constants it reads "
+                    "(flash), arena bytes live while it runs (RAM), the kernel that runs and, "
+                    "with --target, the instructions it takes on that emulated board "
+                    "(measured under QEMU -icount) and an energy ESTIMATE where the board has "
+                    "a per-cycle figure (docs/boards.md).")
+    analyze.add_argument("model", metavar="MODEL", help="model file (.tflite, .onnx)")
+    analyze.add_argument("--target", metavar="BOARD",
+                         help="measure on this board (see `edgekd boards`); default: the "
+                              "portable kernels, nothing measured")
+    analyze.add_argument("--name", help="C name prefix (default: the file stem, sanitized)")
+    analyze.add_argument("--json", action="store_true", help="print one JSON object")
+    analyze.add_argument("--error-inputs", type=count(0), default=10, metavar="N",
+                         help="seeded random inputs for each op's int8-vs-float error "
+                              "(SQNR, cosine, MSE; default: 10; 0: skip)")
+    analyze.add_argument("--input", metavar="IN.npy",
+                         help="measure the errors on these int8 inputs instead (a sample or a "
+                              "batch [N, ...]): real data shows more than random inputs; "
+                              "--calib DATA does the same with a dataset, for any model")
+    analyze.add_argument("--seed", type=seed, default=0, help="seed of the random inputs")
+    analyze.add_argument("--plot", metavar="FILE.png",
+                         help="also draw instructions (or MACs) and bytes per layer "
+                              "(needs matplotlib: pip install 'edgekd[train]')")
+    add_model_options(analyze)
+    analyze.set_defaults(func=cmd_analyze)
     export = sub.add_parser(
         "export", help="write a model as int8 .tflite or QDQ .onnx",
         description="Read MODEL (quantizing a float .onnx with --calib) and write it in the "
@@ -160,11 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("model", metavar="MODEL", help="model file (.tflite)")
     bench.add_argument("--targets", nargs="+", metavar="BOARD",
                        help="boards to run on (default: every board; see `edgekd boards`)")
-    bench.add_argument("--inputs", type=int, default=5, metavar="N",
+    bench.add_argument("--inputs", type=count(1), default=5, metavar="N",
                        help="seeded random inputs per board (default: 5)")
-    bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    bench.add_argument("--seed", type=seed, default=0, help="seed of the random inputs")
     bench.add_argument("--name", help="C name prefix (default: the file stem, sanitized)")
-    bench.add_argument("--timeout", type=float, metavar="SECONDS",
+    bench.add_argument("--timeout", type=real(positive=True), metavar="SECONDS",
                        help="seconds per board before a run counts as a hang")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.set_defaults(func=cmd_bench)
@@ -181,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="retrain the teacher even when the cache has it")
     demo.add_argument("--quick", action="store_true",
                       help="a few epochs per stage: a smoke run (accuracy goal not expected)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of every training run")
+    demo.add_argument("--seed", type=seed, default=0, help="seed of every training run")
     demo.add_argument("--board", default="mps2-an386", help="emulated board (default: mps2-an386)")
     demo.set_defaults(func=cmd_demo)
     report = sub.add_parser(
@@ -191,14 +277,44 @@ def build_parser() -> argparse.ArgumentParser:
                     "`edgekd demo` or `edgekd distill` wrote there (docs/rundir.md).")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.set_defaults(func=cmd_report)
+    cmake_dir = sub.add_parser(
+        "cmake-dir", help="print the folder of edgekd's CMake package (for find_package)",
+        description="Print the folder holding edgekdConfig.cmake and the toolchain files "
+                    "arm-none-eabi.cmake and riscv64-unknown-elf.cmake: "
+                    "cmake -Dedgekd_DIR=$(edgekd cmake-dir) ...")
+    cmake_dir.set_defaults(func=cmd_cmake_dir)
     return parser
+
+
+def writable_output(path: str, directory: bool) -> str:
+    """``path`` if an output (a folder when ``directory``, else a file) can be written there:
+    one line naming the path otherwise, before any work is done."""
+    if not path.strip():
+        raise EdgeKDError("the output path is empty")
+    target = Path(path)
+    existing = next(p for p in (target, *target.parents) if p.exists() or p == Path(p.anchor))
+    if existing != target and not existing.is_dir():
+        raise EdgeKDError(f"{path}: {existing} is not a directory")
+    if directory and target.exists() and not target.is_dir():
+        raise EdgeKDError(f"{path}: exists and is not a directory")
+    if not directory and target.is_dir():
+        raise EdgeKDError(f"{path}: is a directory; give a file name")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=parent, prefix=f".{target.name}.", delete=True)
+        probe.close()
+    except OSError as error:
+        raise EdgeKDError(f"{path}: cannot write there ({error.strerror or error})") from None
+    return path
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
     from edgekd.distill.pipeline import distill
     from edgekd.distill.losses import parse_hint
 
-    distill(args.teacher, args.student, args.data, args.output, loss=args.loss,
+    distill(args.teacher, args.student, args.data, writable_output(args.output, True),
+            loss=args.loss,
             temperature=args.temperature, alpha=args.alpha,
             hints=[parse_hint(h) for h in args.hint], hint_weight=args.hint_weight,
             teacher_weights=args.teacher_weights, student_weights=args.student_weights,
@@ -212,11 +328,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if args.method == "dynamic":
         from edgekd.quant.dynamic import quantize_dynamic_to_file
 
-        quantize_dynamic_to_file(args.model, args.weights, args.data, args.output)
+        quantize_dynamic_to_file(args.model, args.weights, args.data,
+                                 writable_output(args.output, False))
         return 0
     from edgekd.quant.pipeline import quantize_to_file
 
-    quantize_to_file(args.model, args.weights, args.data, args.method, args.output,
+    quantize_to_file(args.model, args.weights, args.data, args.method,
+                     writable_output(args.output, False),
                      epochs=args.epochs, lr=args.lr, float_io=args.float_io)
     return 0
 
@@ -234,6 +352,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from edgekd.arrays import load_array, run_reference, save_arrays
 
+    if args.output:
+        writable_output(args.output, False)
     graph = model_graph(args)
     outputs = run_reference(graph, [load_array(p) for p in args.input], labels=args.input)
     if args.output:
@@ -247,13 +367,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from edgekd.codegen import compile_model
 
-    model = compile_model(model_argument(args), args.output, name=args.name)
+    model = compile_model(model_argument(args), writable_output(args.output, True),
+                          name=args.name)
     print(model.plan.table() if args.plan else f"{model.name}: {model.plan.summary()}")
     if model.portable_arena_bytes != model.plan.arena_bytes:
         print(f"cores without the Arm DSP extension: arena {model.portable_arena_bytes} bytes "
               "(faster kernels there, their scratch past the plan's end)")
     for filename in model.files:
         print(f"wrote {Path(args.output) / filename}")
+    if args.with_runtime:
+        from edgekd.standalone import write_runtime_bundle
+
+        written = write_runtime_bundle(args.output, model.name, list(model.files))
+        sources = sum(f.endswith(".c") for f in written)
+        print(f"wrote {Path(args.output) / 'runtime'}/ ({sources} runtime sources), "
+              f"{Path(args.output) / 'CMakeLists.txt'} (target edgekd::{model.name}), "
+              f"{Path(args.output) / 'model.mk'}")
     return 0
 
 
@@ -273,10 +402,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return print_verify_result(result, args.json)
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import json
+
+    from edgekd.analyze import analyze, format_analysis
+
+    plot = writable_output(args.plot, False) if args.plot else None
+    from edgekd.arrays import load_array
+
+    error_inputs = (load_array(args.input) if args.input else args.calib if args.calib
+                    else args.error_inputs)
+    # --calib quantizes a float .onnx; for any model it is also the data the errors use.
+    model = (model_argument(args) if Path(args.model).suffix.lower() == ".onnx"
+             else args.model)
+    result = analyze(model, args.target, name=args.name, error_inputs=error_inputs,
+                     seed=args.seed)
+    print(json.dumps(result.to_json(), indent=2) if args.json else format_analysis(result))
+    if plot:
+        from edgekd.report.plots import plot_analysis
+
+        plot_analysis(result, Path(plot))
+        if not args.json:
+            print(f"wrote {plot}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from edgekd.frontends import save_model
 
-    path = save_model(model_graph(args), args.output)
+    path = save_model(model_graph(args), writable_output(args.output, False))
     print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0
 
@@ -354,8 +508,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = (quick_config(seed=args.seed, board=args.board) if args.quick
               else DemoConfig(seed=args.seed, board=args.board))
-    run = run_demo(args.out, fresh=args.fresh, config=config)
+    run = run_demo(writable_output(args.out, True), fresh=args.fresh, config=config)
     return 0 if run["ok"] else 1
+
+
+def cmd_cmake_dir(args: argparse.Namespace) -> int:
+    from edgekd.resources import CMAKE_DIR
+
+    print(CMAKE_DIR)
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -370,12 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_installation()
         return int(args.func(args) or 0)
-    except EdgeKDError as error:
-        if args.debug:
-            raise
-        print(f"edgekd: error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("edgekd: interrupted", file=sys.stderr)
         return 130
@@ -383,6 +540,33 @@ def main(argv: list[str] | None = None) -> int:
         # `edgekd ... | head`: the reader left; silence the flush at exit as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as error:
+        if args.debug:
+            raise
+        message, code = describe_failure(error, args.command)
+        print(f"edgekd: {message}", file=sys.stderr)
+        return code
+
+
+def describe_failure(error: Exception, command: str) -> tuple[str, int]:
+    """One line and the exit status for an exception that ended a command."""
+    if isinstance(error, ModuleNotFoundError):
+        error = missing_dependency(error, f"`edgekd {command}`") or error
+    if isinstance(error, EdgeKDError):
+        return f"error: {one_line(str(error))}", error.exit_code
+    if isinstance(error, OSError) and error.filename is not None:
+        # A path the user gave: unwritable output, a folder where a file belongs, a full disk.
+        return f"error: {error.filename}: {error.strerror or error}", EXIT_USAGE
+    if isinstance(error, MemoryError):
+        return "error: out of memory (the model or data is too large)", EXIT_USAGE
+    return (f"internal error: {type(error).__name__}: {one_line(str(error))} "
+            "(rerun with --debug for the traceback, and please report it)"), EXIT_INTERNAL
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """A message squeezed onto one line."""
+    squeezed = " ".join(text.split())
+    return squeezed if len(squeezed) <= limit else squeezed[:limit - 3] + "..."
 
 
 if __name__ == "__main__":

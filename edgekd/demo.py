@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from edgekd.atomic import swap_in_dir
 from edgekd.errors import EdgeKDError
 
 DEFAULT_OUT = Path("out") / "demo"
@@ -163,11 +164,7 @@ def run_demo(out_dir: str | os.PathLike = DEFAULT_OUT, *, fresh: bool = False,
 
         with _one_torch_thread():
             run = _run(staging, out, config, fresh, cache, log_final_paths)
-        old = staging.with_name(staging.name + ".old")
-        if out.exists():
-            os.replace(out, old)
-        os.replace(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in_dir(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     run["out_dir"] = str(out)

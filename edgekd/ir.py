@@ -25,7 +25,8 @@ Node attributes (``Node.attrs``), by op:
 - DYNAMIC_FULLY_CONNECTED: activation (a float32 clamp: NONE +-FLT_MAX, RELU [0, FLT_MAX],
                       RELU6 [0, 6])
 - AVERAGE_POOL_2D, MAX_POOL_2D: filter (h, w), stride (h, w), padding, activation
-- ADD:                activation
+- ADD:                activation (broadcasting as MUL; ekd_add_broadcast_s8 runs a broadcast or
+                      constant operand)
 - RESHAPE:            (none: the output tensor's shape is the new shape)
 - SOFTMAX:            beta (float)
 - QUANTIZE, DEQUANTIZE: (none)
@@ -34,6 +35,14 @@ Node attributes (``Node.attrs``), by op:
                       in] (time-major: [time, batch, in]), int8 weights [units, in] x4 and
                       [units, units] x4 and int32 biases [units] x4, gates in TFLite's order
                       input, forget, cell, output (edgekd/reference/lstm.py)
+- REQUANTIZE:         (none: int8 -> int8 between two scales; TFLite's QUANTIZE of an int8)
+- MEAN, SUM, REDUCE_MAX: axis (sorted tuple of distinct non-negative dims), keep_dims (bool)
+- ARG_MAX, ARG_MIN:   axis (int, non-negative); the output is int32
+- MUL, SUB:           activation (broadcasting as TFLite's, up to 4-D)
+- MINIMUM, MAXIMUM:   (none; inputs and output share one quantization)
+- PRELU:              (none; input 2 is alpha, broadcast against the input)
+- LOGISTIC, TANH, HARD_SWISH, RELU, RELU6: (none)
+- LEAKY_RELU:         alpha (float)
 
 ``activation`` is one of "NONE", "RELU", "RELU6"; it becomes the clamp range of the output.
 """
@@ -45,6 +54,7 @@ from typing import Iterator
 
 import numpy as np
 
+from edgekd.budgets import TENSOR
 from edgekd.errors import GraphError
 from edgekd.shapes import check_node  # shape rules live beside the ops they describe
 
@@ -66,6 +76,23 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "QUANTIZE": (),
     "DEQUANTIZE": (),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": ("time_major", "cell_clip", "cell_scale"),
+    "REQUANTIZE": (),
+    "MEAN": ("axis", "keep_dims"),
+    "SUM": ("axis", "keep_dims"),
+    "REDUCE_MAX": ("axis", "keep_dims"),
+    "ARG_MAX": ("axis",),
+    "ARG_MIN": ("axis",),
+    "MUL": ("activation",),
+    "SUB": ("activation",),
+    "MINIMUM": (),
+    "MAXIMUM": (),
+    "PRELU": (),
+    "LOGISTIC": (),
+    "TANH": (),
+    "HARD_SWISH": (),
+    "RELU": (),
+    "RELU6": (),
+    "LEAKY_RELU": ("alpha",),
 }
 OPS = tuple(OP_ATTRS)
 
@@ -230,6 +257,9 @@ class Graph:
             for t in (*self.node_inputs(node), *self.node_outputs(node)):
                 if t is not None and t.dtype not in DTYPES:
                     raise GraphError(f"{where}: tensor {t.name!r} has dtype {t.dtype}")
+                if t is not None:  # before anything computes it (edgekd/budgets.py)
+                    TENSOR.check(f"{where}: tensor {t.name!r}", t.nbytes,
+                                 f"{t.dtype} {list(t.shape)}")
                 if t is not None and t.is_constant and tuple(t.data.shape) != t.shape:
                     raise GraphError(f"{where}: constant {t.name!r} holds data of shape "
                                      f"{tuple(t.data.shape)}, declared {t.shape}")

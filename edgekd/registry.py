@@ -16,14 +16,17 @@ import numpy as np
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node
 from edgekd.reference import params
+from edgekd.reference import activations
 from edgekd.reference.add import add
 from edgekd.reference.conv import conv2d
 from edgekd.reference.depthwise_conv import depthwise_conv2d
 from edgekd.reference.dynamic_fully_connected import dynamic_fully_connected
+from edgekd.reference.elementwise import maximum, minimum, mul, prelu, sub
 from edgekd.reference.fully_connected import fully_connected
 from edgekd.reference.lstm import lstm, prepare_lstm
 from edgekd.reference.pooling import average_pool, max_pool
 from edgekd.reference.quantize import dequantize, quantize
+from edgekd.reference.reduce import arg_max, arg_min, reduce_max, reduce_sum
 from edgekd.reference.reshape import reshape
 from edgekd.reference.softmax import softmax
 
@@ -86,6 +89,34 @@ OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
            False, "quantize", ("int8", "float32")),
     OpSpec("UNIDIRECTIONAL_SEQUENCE_LSTM", prepare_lstm, lstm, "ekd_lstm_s8", 13, False,
            "lstm"),
+    OpSpec("MEAN", params.prepare_reduce_sum, reduce_sum, "ekd_reduce_sum_s8", 1, True,
+           "reduce"),
+    OpSpec("SUM", params.prepare_reduce_sum, reduce_sum, "ekd_reduce_sum_s8", 1, True,
+           "reduce"),
+    OpSpec("REDUCE_MAX", params.prepare_axis, reduce_max, "ekd_reduce_max_s8", 1, True,
+           "reduce"),
+    OpSpec("ARG_MAX", params.prepare_axis, arg_max, "ekd_arg_max_s8", 1, False, "reduce",
+           ("int8", "int32")),
+    OpSpec("ARG_MIN", params.prepare_axis, arg_min, "ekd_arg_min_s8", 1, False, "reduce",
+           ("int8", "int32")),
+    OpSpec("MUL", params.prepare_mul, mul, "ekd_mul_s8", 2, False, "broadcast"),
+    OpSpec("SUB", params.prepare_sub, sub, "ekd_sub_s8", 2, False, "broadcast"),
+    OpSpec("MINIMUM", None, minimum, "ekd_minimum_s8", 2, False, "broadcast"),
+    OpSpec("MAXIMUM", None, maximum, "ekd_maximum_s8", 2, False, "broadcast"),
+    OpSpec("PRELU", params.prepare_prelu, prelu, "ekd_prelu_s8", 2, False, "broadcast"),
+    # Every int8 -> int8 activation runs as a 256-entry table in C (reference/activations.py).
+    OpSpec("REQUANTIZE", params.prepare_requantize, activations.rescale, "ekd_lut_s8", 1,
+           False, "lut"),
+    OpSpec("RELU", params.prepare_relu, activations.rescale, "ekd_lut_s8", 1, False, "lut"),
+    OpSpec("RELU6", params.prepare_relu6, activations.clamp, "ekd_lut_s8", 1, False, "lut"),
+    OpSpec("LEAKY_RELU", params.prepare_leaky_relu, activations.leaky_relu, "ekd_lut_s8", 1,
+           False, "lut"),
+    OpSpec("LOGISTIC", params.prepare_fixed_point_activation, activations.logistic,
+           "ekd_lut_s8", 1, False, "lut"),
+    OpSpec("TANH", params.prepare_fixed_point_activation, activations.tanh, "ekd_lut_s8", 1,
+           False, "lut"),
+    OpSpec("HARD_SWISH", params.prepare_hard_swish, activations.hard_swish, "ekd_lut_s8", 1,
+           False, "lut"),
 )}
 
 

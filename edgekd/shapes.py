@@ -39,6 +39,38 @@ def padding_of(node: Node, in_hw: tuple[int, int], out_hw: tuple[int, int],
             same_padding(in_hw[1], kernel_hw[1], stride[1], dil[1], out_hw[1]))
 
 
+def reduced_shape(shape: tuple[int, ...], axis, keep_dims: bool) -> tuple[int, ...]:
+    """The output shape of a reduction (MEAN, SUM, REDUCE_MAX) over ``axis``."""
+    if keep_dims:
+        return tuple(1 if d in axis else n for d, n in enumerate(shape))
+    return tuple(n for d, n in enumerate(shape) if d not in axis)
+
+
+def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """numpy's (and TFLite's) broadcast of two shapes; None where they do not broadcast."""
+    rank = max(len(a), len(b))
+    a = (1,) * (rank - len(a)) + tuple(a)
+    b = (1,) * (rank - len(b)) + tuple(b)
+    if any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
+        return None
+    return tuple(max(x, y) for x, y in zip(a, b))
+
+
+MAX_BROADCAST_RANK = 4  # TFLite's int8 MUL and SUB broadcast up to 4-D
+
+
+def is_broadcast_add(graph: Graph, node: Node) -> bool:
+    """An ADD the elementwise kernels cannot run: its inputs differ in shape, or one is a
+    constant (ekd_add_broadcast_s8 runs it)."""
+    ins = graph.node_inputs(node)
+    return node.op == "ADD" and (ins[0].shape != ins[1].shape
+                                 or any(t.is_constant for t in ins))
+ELEMENTWISE_BINARY_OPS = ("MUL", "SUB", "MINIMUM", "MAXIMUM", "PRELU")
+BROADCAST_OPS = ("ADD", *ELEMENTWISE_BINARY_OPS)  # the ops that broadcast their inputs
+UNARY_OPS = ("REQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU")
+REDUCE_OPS = ("MEAN", "SUM", "REDUCE_MAX")
+
+
 def _expect(cond: bool, message: str) -> None:
     if not cond:
         raise GraphError(message)
@@ -106,10 +138,6 @@ def check_node(graph: Graph, node: Node) -> None:
         if x.dtype == "int8":
             _expect(x.quant is not None and x.quant.same_as(y.quant),
                     "int8 pooling needs identical input and output quantization")
-    elif op == "ADD":
-        _expect(len(ins) == 2 and ins[1] is not None, "ADD needs two inputs")
-        _expect(x.shape == ins[1].shape == y.shape,
-                f"ADD shapes differ: {x.shape} + {ins[1].shape} -> {y.shape} (no broadcasting)")
     elif op == "RESHAPE":
         _expect(x.size == y.size, f"cannot reshape {x.shape} into {y.shape}")
     elif op == "SOFTMAX":
@@ -117,6 +145,47 @@ def check_node(graph: Graph, node: Node) -> None:
         if y.dtype == "int8":
             _expect(y.quant is not None and y.quant.is_per_tensor(1 / 256, -128),
                     "int8 softmax output must have scale 1/256 and zero point -128")
+    elif op in UNARY_OPS:
+        _expect(x.shape == y.shape, f"{op} changes shape {x.shape} -> {y.shape}")
+        if op == "LOGISTIC" and y.dtype == "int8":
+            _expect(y.quant is not None and y.quant.is_per_tensor(1 / 256, -128),
+                    "int8 LOGISTIC output must have scale 1/256 and zero point -128")
+        if op == "TANH" and y.dtype == "int8":
+            _expect(y.quant is not None and y.quant.is_per_tensor(1 / 128, 0),
+                    "int8 TANH output must have scale 1/128 and zero point 0")
+        if op == "RELU6":
+            _expect(x.quant is not None and x.quant.same_as(y.quant),
+                    "RELU6 needs identical input and output quantization (TFLM clamps the "
+                    "input codes)")
+    elif op in REDUCE_OPS:
+        axis = tuple(node.attrs["axis"])
+        _expect(len(axis) > 0 and all(0 <= d < len(x.shape) for d in axis)
+                and list(axis) == sorted(set(axis)),
+                f"axis {axis} must be distinct sorted dims of the {len(x.shape)}-D input")
+        want = reduced_shape(x.shape, axis, bool(node.attrs["keep_dims"]))
+        _expect(y.shape == want, f"output shape {y.shape} != expected {want}")
+        if op == "REDUCE_MAX":
+            _expect(x.quant is not None and x.quant.same_as(y.quant),
+                    "REDUCE_MAX needs identical input and output quantization")
+    elif op in ("ARG_MAX", "ARG_MIN"):
+        axis = node.attrs["axis"]
+        _expect(isinstance(axis, int) and 0 <= axis < len(x.shape),
+                f"axis {axis} is not a dim of the {len(x.shape)}-D input")
+        want = tuple(n for d, n in enumerate(x.shape) if d != axis)
+        _expect(y.shape == want and y.dtype == "int32",
+                f"output must be int32 {want}, got {y.dtype} {y.shape}")
+    elif op in BROADCAST_OPS:
+        _expect(len(ins) == 2 and ins[1] is not None, f"{op} needs two inputs")
+        want = broadcast_shape(x.shape, ins[1].shape)
+        _expect(want is not None and y.shape == want,
+                f"{op} shapes {x.shape}, {ins[1].shape} do not broadcast to {y.shape}")
+        _expect(x.shape == ins[1].shape or len(y.shape) <= MAX_BROADCAST_RANK,
+                f"{op} on {len(y.shape)}-D tensors; edgekd's int8 kernels take up to "
+                f"{MAX_BROADCAST_RANK}-D")
+        if op in ("MINIMUM", "MAXIMUM"):
+            _expect(all(t.quant is not None and t.quant.same_as(y.quant) for t in ins),
+                    f"{op} needs identical input and output quantization (TFLM compares "
+                    "the codes)")
     elif op in ("QUANTIZE", "DEQUANTIZE"):
         _expect(x.shape == y.shape, f"{op} changes shape {x.shape} -> {y.shape}")
     elif op == "UNIDIRECTIONAL_SEQUENCE_LSTM":

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from edgekd.data import load_entry_point
-from edgekd.errors import EdgeKDError
+from edgekd.data import call_user_code, load_entry_point
+from edgekd.errors import EdgeKDError, first_line
 
 
 def _conv_block(cin: int, cout: int, groups: int = 1) -> list[nn.Module]:
@@ -62,12 +63,25 @@ def load_module(spec: str, weights: str | Path | None = None, role: str = "model
     factory = load_entry_point(spec)
     if not callable(factory):
         raise EdgeKDError(f"{role} {spec}: not callable; expected a factory returning an nn.Module")
-    module = factory()
+    module = call_user_code(spec, factory)
     if not isinstance(module, nn.Module):
         raise EdgeKDError(f"{role} {spec}: returned {type(module).__name__}, not a torch.nn.Module")
     if weights is not None:
         load_weights(module, weights, role)
     return module
+
+
+def check_inputs_fit(module: nn.Module, x: np.ndarray, data: str, role: str = "model") -> None:
+    """A one-line error unless ``module`` takes the data's samples (tried on one sample)."""
+    training = module.training
+    try:
+        with torch.no_grad():
+            module.eval()(torch.from_numpy(np.ascontiguousarray(x[:1])))
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
+        raise EdgeKDError(f"{data}: inputs of shape {list(x.shape[1:])} do not fit the "
+                          f"{role} ({first_line(e)})") from None
+    finally:
+        module.train(training)
 
 
 def load_weights(module: nn.Module, weights: str | Path, role: str = "model") -> None:
@@ -79,7 +93,7 @@ def load_weights(module: nn.Module, weights: str | Path, role: str = "model") ->
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling refusals and corrupt zips are one user error
         raise EdgeKDError(f"{path}: not a torch state dict loadable with weights_only=True "
-                          f"({str(e).splitlines()[0]})") from None
+                          f"({first_line(e)})") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # an edgekd training checkpoint
     try:

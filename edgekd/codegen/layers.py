@@ -18,13 +18,28 @@ from edgekd.codegen import kernels
 from edgekd.codegen.prepare import LayerRecord, layer_record
 from edgekd.codegen.residual import conv_of, residual_of
 from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
+from edgekd.codegen.ranges import range_problem
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node, Tensor
 from edgekd.reference.lstm import GATES
 from edgekd.registry import op_spec
-from edgekd.shapes import node_macs
+from edgekd.codegen import geometry
+from edgekd.reference.activations import lookup_table
+from edgekd.shapes import (
+    ELEMENTWISE_BINARY_OPS,
+    REDUCE_OPS,
+    UNARY_OPS,
+    is_broadcast_add,
+    node_macs,
+)
 
 C_TYPES = {"int8": "int8_t", "int32": "int32_t", "float32": "float"}
+
+# The C struct of each reduction's and binary op's parameters (None: it takes none).
+_PARAM_STRUCTS = {"MEAN": "ekd_reduce_params", "SUM": "ekd_reduce_params",
+                  "MUL": "ekd_mul_params", "SUB": "ekd_add_params",
+                  "PRELU": "ekd_prelu_params", "ADD": "ekd_add_params"}
+
 
 @dataclass(frozen=True)
 class WeightArray:
@@ -117,6 +132,8 @@ class LayerCode:
     # Target-specific kernels first, the neutral one last; empty or one entry: a plain
     # call of ``kernel``.
     calls: list[KernelCall] = field(default_factory=list)
+    # A reduction's or binary op's geometry struct fields (codegen/geometry.py).
+    shape: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ptr(self) -> dict[str, str]:
@@ -132,16 +149,25 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
     op = node.op + (" + ADD" if residual else "")
     where = f"graph {graph.name!r}: layer {index} ({op} {node.name!r})"
     computed = [n for n in node.inputs if n and not graph.tensor(n).is_constant]
+    binary = node.op in ELEMENTWISE_BINARY_OPS or is_broadcast_add(graph, node)
     data_operands = 2 if node.op == "ADD" or residual else 1
-    if len(computed) != data_operands or graph.tensor(node.inputs[0]).is_constant:
+    if binary:  # a broadcast ADD too; a constant operand becomes a const array (below)
+        template = "broadcast"
+    elif len(computed) != data_operands or graph.tensor(node.inputs[0]).is_constant:
         raise UnsupportedError(f"{where}: the C kernel takes its data operands from earlier "
                                "layers; constant data operands are not supported")
     _check_dtypes(where, graph, node, spec.dtypes)
     x = graph.tensor(node.inputs[0])
     y = graph.tensor(node.outputs[0])
     roles = ["input", "residual"] if residual else ["input", "input2"]
-    uses = [_activation_use(graph, plan, role, n, const=True)
-            for role, n in zip(roles, computed)]
+    if binary:
+        uses = [_constant_use(graph, weights, role, n, f"{model}_l{index}_{role}", index)
+                if graph.tensor(n).is_constant else
+                _activation_use(graph, plan, role, n, const=True)
+                for role, n in zip(roles, node.inputs)]
+    else:
+        uses = [_activation_use(graph, plan, role, n, const=True)
+                for role, n in zip(roles, computed)]
     uses.append(_activation_use(graph, plan, "output", y.name, const=False))
     record = layer_record(graph, node)
     # The kernel every target can run (the record's candidates list it last): an
@@ -150,10 +176,15 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
     layer = LayerCode(index=index, op=op, name=c_comment_name(node.name),
                       template=template, kernel=neutral.kernel if neutral else "",
                       macs=node_macs(graph, conv_of(node)), uses=uses)
+    if binary:  # constant operands are arrays the layer reads
+        layer.consts.update({role: layer.ptr[role] for role, n in zip(roles, node.inputs)
+                             if graph.tensor(n).is_constant})
     # A fused layer's convolution requantizes to its own output first (fusion.py).
     p = record.params
+    _check_ranges(where, p)
     if residual:
         add = record.residual_params
+        _check_ranges(where, add)
         if residual.conv_operand == 1:  # the kernels take the convolution as input 1
             add = _swap_add_inputs(add)
         layer.residual_params = _struct_fields(add)
@@ -196,6 +227,23 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
         layer.params = _struct_fields(p)
         layer.dims = {"input": _nhwc(x.shape), "output": _nhwc(y.shape)}
         layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
+    elif template == "lut":
+        table = lookup_table(spec.reference, p)
+        layer.consts["table"] = _array(weights, f"{prefix}_table", table,
+                                       f"layer {index} {node.op} output of each input code "
+                                       "-128 .. 127 [256]", ctype="int8_t")
+        layer.scalars = {"size": str(y.size)}
+    elif template in ("reduce", "broadcast"):
+        struct = _PARAM_STRUCTS.get(node.op)
+        layer.params = _struct_fields(p, skip=("axis",)) if struct else []
+        layer.scalars = {"params_struct": struct or ""}
+        if template == "reduce":
+            fields = geometry.reduce_shape(x.shape, p.axis)
+        else:
+            fields = geometry.broadcast_shape(x.shape, graph.tensor(node.inputs[1]).shape,
+                                              y.shape)
+        layer.shape = [(name, "{" + ", ".join(map(str, values)) + "}")
+                       for name, values in fields.items()]
     elif template == "quantize":
         layer.scalars = {"scale": c_float(p.scale), "zero_point": str(p.zero_point),
                          "size": str(y.size)}
@@ -211,6 +259,13 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                            placement.nbytes))
     layer.poison = plan.dead_after(index)
     return layer
+
+
+def _check_ranges(where: str, params) -> None:
+    """Refuse parameters the C runtime would refuse at every call (codegen/ranges.py)."""
+    problem = range_problem(params) if params is not None else None
+    if problem:
+        raise UnsupportedError(f"{where}: {problem}, which the C runtime does not take")
 
 
 def _elementwise(layer: LayerCode, record: LayerRecord, plan: ArenaPlan, prefix: str,
@@ -498,8 +553,18 @@ def _const(weights: dict[str, WeightArray], graph: Graph, tensor: str, symbol: s
 
 
 def _array(weights: dict[str, WeightArray], symbol: str, values: np.ndarray,
-           comment: str) -> str:
-    weights[f"array:{symbol}"] = WeightArray(symbol, "int32_t",
-                                             np.asarray(values, dtype=np.int32).reshape(-1),
+           comment: str, ctype: str = "int32_t") -> str:
+    dtype = np.int8 if ctype == "int8_t" else np.int32
+    weights[f"array:{symbol}"] = WeightArray(symbol, ctype,
+                                             np.asarray(values, dtype=dtype).reshape(-1),
                                              comment)
     return symbol
+
+
+def _constant_use(graph: Graph, weights: dict[str, WeightArray], role: str, name: str,
+                  symbol: str, index: int) -> TensorUse:
+    """A constant data operand (a binary op's) as a const array of the weights file."""
+    t = graph.tensor(name)
+    symbol = _const(weights, graph, name, symbol,
+                    f"layer {index} constant {role} {t.dtype} {list(t.shape)}")
+    return TensorUse(role, c_comment_name(name), t.dtype, t.shape, symbol, symbol)

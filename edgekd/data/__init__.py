@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekd.errors import EdgeKDError
+from edgekd.errors import EdgeKDError, first_line
 
 SPLIT_SEED = 0  # the built-in splits never change between runs or machines
 
@@ -43,18 +43,43 @@ def load_dataset(spec: str, val_fraction: float = 0.15, test_fraction: float = 0
     if spec == "digits":
         return digits()
     if spec.endswith(".npz"):
-        return _from_npz(Path(spec), val_fraction, test_fraction)
+        return checked(spec, _from_npz(Path(spec), val_fraction, test_fraction))
     if ":" in spec:
-        result = load_entry_point(spec)()
+        result = call_user_code(spec, load_entry_point(spec))
         if isinstance(result, Dataset):
-            return result
+            return checked(spec, result)
         if isinstance(result, tuple) and len(result) == 2:
             x, y = result
-            return split_arrays(spec, np.asarray(x, np.float32),
-                                None if y is None else np.asarray(y, np.int64),
-                                val_fraction, test_fraction)
+            return checked(spec, split_arrays(spec, np.asarray(x, np.float32),
+                                              None if y is None else np.asarray(y, np.int64),
+                                              val_fraction, test_fraction))
         raise EdgeKDError(f"{spec}: returned {type(result).__name__}; expected a Dataset or (x, y)")
     raise EdgeKDError(f"{spec}: unknown dataset; use 'digits', a .npz file or pkg.module:function")
+
+
+def checked(spec: str, dataset: Dataset) -> Dataset:
+    """``dataset`` if training on it can work: a non-empty training split, finite inputs of
+    at least two dimensions, labels in [0, num_classes); else a one-line error."""
+    if len(dataset.train) == 0:
+        total = sum(len(s) for s in (dataset.train, dataset.val, dataset.test))
+        raise EdgeKDError(f"{spec}: the training split is empty ({total} samples in all)")
+    for split_name in ("train", "val", "test"):
+        split = getattr(dataset, split_name)
+        if len(split) and split.x.ndim < 2:
+            raise EdgeKDError(f"{spec}: inputs have shape {list(split.x.shape)}; expected "
+                              "[N, ...] with the model's input shape after N")
+        bad = np.flatnonzero(~np.isfinite(split.x.reshape(len(split), -1)).all(axis=1))
+        if bad.size:
+            raise EdgeKDError(f"{spec}: {split_name} sample {int(bad[0])} holds NaN or "
+                              f"infinity ({bad.size} such samples)")
+        if split.y is None or not len(split):
+            continue
+        low, high = int(split.y.min()), int(split.y.max())
+        limit = dataset.num_classes
+        if low < 0 or (limit is not None and high >= limit):
+            raise EdgeKDError(f"{spec}: {split_name} label {low if low < 0 else high} is "
+                              f"outside [0, {limit if limit is not None else 'classes'})")
+    return dataset
 
 
 def digits() -> Dataset:
@@ -73,6 +98,8 @@ def split_arrays(name: str, x: np.ndarray, y: np.ndarray | None, val_fraction: f
     """A deterministic split (stratified by label when there are labels)."""
     rng = np.random.default_rng(SPLIT_SEED)
     n = len(x)
+    if n == 0:
+        raise EdgeKDError(f"{name}: holds no samples")
     if y is None:
         order = rng.permutation(n)
         groups = [order]
@@ -90,7 +117,7 @@ def split_arrays(name: str, x: np.ndarray, y: np.ndarray | None, val_fraction: f
         idx = np.sort(np.concatenate(parts))
         return Split(x[idx], None if y is None else y[idx])
 
-    if num_classes is None and y is not None:
+    if num_classes is None and y is not None and len(y):
         num_classes = int(y.max()) + 1
     return Dataset(name, take(train), take(val), take(test), num_classes)
 
@@ -99,6 +126,9 @@ def _from_npz(path: Path, val_fraction: float, test_fraction: float) -> Dataset:
     if not path.is_file():
         raise EdgeKDError(f"{path}: no such file")
     try:
+        from edgekd.arrays import check_npz
+
+        check_npz(path)
         with np.load(path, allow_pickle=False) as data:
             if "x" not in data:
                 raise EdgeKDError(f"{path}: no array named 'x' (found: {', '.join(data.files)})")
@@ -111,6 +141,18 @@ def _from_npz(path: Path, val_fraction: float, test_fraction: float) -> Dataset:
     if y is not None and len(y) != len(x):
         raise EdgeKDError(f"{path}: {len(x)} inputs but {len(y)} labels")
     return split_arrays(path.stem, x, y, val_fraction, test_fraction)
+
+
+def call_user_code(spec: str, function):
+    """``function()`` from a user's entry point; what it raises is the user's error."""
+    if not callable(function):
+        raise EdgeKDError(f"{spec}: is a {type(function).__name__}, not a function")
+    try:
+        return function()
+    except EdgeKDError:
+        raise
+    except Exception as e:
+        raise EdgeKDError(f"{spec}: raised {type(e).__name__}: {first_line(e)}") from None
 
 
 def load_entry_point(spec: str):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from edgekd.errors import ToolchainError
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -71,6 +73,9 @@ def join_process_group(device: str | None = None) -> DistributedContext:
     ``device`` forces "cpu" or "cuda"; by default a GPU is used when one is present.
     """
     use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if use_cuda and not torch.cuda.is_available():
+        raise ToolchainError(f"--device {device}: this torch ({torch.__version__}) sees no "
+                             "CUDA device; use --device cpu")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext(device=torch.device("cuda" if use_cuda else "cpu"))

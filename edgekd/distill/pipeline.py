@@ -42,10 +42,11 @@ from torch import nn
 from edgekd.data import Dataset, Split, load_dataset
 from edgekd.distill.distributed import join_process_group
 from edgekd.distill.losses import NEEDS_TEACHER, LossSpec
-from edgekd.distill.teachers import Teacher, load_module, load_teacher
+from edgekd.distill.teachers import Teacher, load_teacher
 from edgekd.distill.trainer import TrainConfig, evaluate, seed_everything, train_student
 from edgekd.errors import EdgeKDError
 from edgekd.ir import Graph
+from edgekd.zoo import check_inputs_fit, load_module
 
 DIGITS_MAX_SHIFT = 1  # pixels: an 8x8 digit moved by more loses strokes at the border
 
@@ -85,6 +86,7 @@ def distill(teacher: str | nn.Module | Teacher | None, student: str | nn.Module,
     module = student if isinstance(student, nn.Module) else load_module(str(student),
                                                                          student_weights, "student")
     student_params = sum(p.numel() for p in module.parameters())
+    check_inputs_fit(module, dataset.train.x, dataset.name, "student")
 
     context = join_process_group(config.device)  # held until the outputs are written
     try:

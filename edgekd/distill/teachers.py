@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgekd.errors import EdgeKDError
+from edgekd.errors import EdgeKDError, first_line
 from edgekd.zoo import load_module
 
 
@@ -65,8 +65,7 @@ class OnnxTeacher:
             self.session = onnxruntime.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for bad files
-            reason = str(e).splitlines()[0]
-            raise EdgeKDError(f"{path}: onnxruntime cannot load it ({reason})") from None
+            raise EdgeKDError(f"{path}: onnxruntime cannot load it ({first_line(e)})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise EdgeKDError(f"{path}: a teacher takes one input; this model takes {len(inputs)}")
@@ -82,7 +81,7 @@ class OnnxTeacher:
             logits = self.session.run(None, {self.input_name: batch})[0]
         except Exception as e:
             raise EdgeKDError(f"{self.name}: onnxruntime failed on an input of shape "
-                              f"{batch.shape} ({str(e).splitlines()[0]})") from None
+                              f"{batch.shape} ({first_line(e)})") from None
         return torch.from_numpy(np.asarray(logits, np.float32)).to(x.device)
 
 

@@ -35,7 +35,7 @@ from edgekd.distill.distributed import DistributedContext, join_process_group
 from edgekd.distill.losses import (NEEDS_LABELS, NEEDS_TEACHER, FeatureCapture, HintAdapters,
                                    LossSpec, check_hint_shapes, hint_loss)
 from edgekd.distill.teachers import Teacher
-from edgekd.errors import EdgeKDError
+from edgekd.errors import EdgeKDError, first_line
 
 CHECKPOINT_FORMAT = "edgekd-checkpoint-1"
 OPTIMIZERS = ("adamw", "sgd")
@@ -395,8 +395,7 @@ class _Run:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
-            reason = str(e).splitlines()[0]
-            raise EdgeKDError(f"{path}: not a readable checkpoint ({reason})") from None
+            raise EdgeKDError(f"{path}: not a readable checkpoint ({first_line(e)})") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise EdgeKDError(f"{path}: not an edgekd training checkpoint")
         try:
@@ -408,7 +407,7 @@ class _Run:
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise EdgeKDError(f"{path}: does not fit this student, hints or optimizer "
-                              f"({str(e).strip().splitlines()[0]})") from None
+                              f"({first_line(e)})") from None
         # The schedule is a closed form of the step count, and the loaded state keeps this
         # run's total: with more --epochs than the checkpoint's the cosine is re-planned.
         self.scheduler.load_state_dict(state["scheduler"])

@@ -3,7 +3,8 @@
 Each supported node becomes the ``Layer`` the torch tracer would have made for the same
 network: Conv -> ``nn.Conv2d`` (+ a following BatchNormalization as ``nn.BatchNorm2d``),
 Gemm / MatMul (+ Add of a constant) -> ``nn.Linear``, Relu/Clip fused into the layer before,
-pools, residual Add, Flatten/Reshape to (N, -1) and a final Softmax. The modules hold the
+pools, residual Add, Mul and Sub (broadcasting), ReduceMean, Sigmoid, Tanh, HardSwish,
+LeakyRelu, HardSigmoid (torch's), Flatten/Reshape to (N, -1) and a final Softmax. The modules hold the
 file's weights, so ``edgekd.quant`` calibrates, quantizes and converts an ONNX model exactly
 as it does a torch one (edgekd/quant/onnx.py): one quantizer for both front ends.
 """
@@ -20,9 +21,12 @@ from edgekd.frontends.nchw import columns_hwc_to_chw
 from edgekd.frontends.onnx_model import (
     OnnxModel, OnnxNode, clip_activation, pool_kernel, window_of,
 )
-from edgekd.frontends.torch_fx import Layer, TracedModel
+from edgekd.frontends.torch_fx import Layer, TracedModel, mean_refusal
 
-_FUSES_ACTIVATION = ("conv", "linear", "max_pool", "avg_pool", "add")
+_FUSES_ACTIVATION = ("conv", "linear", "max_pool", "avg_pool", "add", "mul", "sub")
+# Elementwise activations that are layers of their own, by ONNX op.
+_ACTIVATIONS = {"Sigmoid": "LOGISTIC", "Tanh": "TANH", "HardSwish": "HARD_SWISH",
+                "LeakyRelu": "LEAKY_RELU", "HardSigmoid": "HARD_SIGMOID"}
 _PASSTHROUGH = ("Identity", "Dropout")
 
 
@@ -177,6 +181,15 @@ class _Builder:
         elif node.op in ("Relu", "Clip"):
             activation = clip_activation(self.model, node)
             self.fuse_into_producer(node, node.op, _FUSES_ACTIVATION).activation = activation
+        elif node.op in _ACTIVATIONS:
+            op = _ACTIVATIONS[node.op]
+            attrs = {"alpha": float(node.attrs.get("alpha", 0.01))} if op == "LEAKY_RELU" else {}
+            if op == "HARD_SIGMOID" and (abs(float(node.attrs.get("alpha", 0.2)) - 1 / 6) > 1e-6
+                                         or float(node.attrs.get("beta", 0.5)) != 0.5):
+                raise self.refuse(node, "HardSigmoid other than torch's (alpha 1/6, beta 1/2)")
+            self.add_layer(node, Layer("activation", node.name, [self.input_value(node)],
+                                       node.outputs[0], self.model.describe(node),
+                                       attrs={"op": op, **attrs}))
         elif handler is not None:
             handler(node)
         else:
@@ -302,11 +315,40 @@ class _Builder:
         if constants.count(True) == 1:
             self.add_bias(node, constants.index(True))
             return
+        self.add_binary(node, "add")
+
+    def visit_mul(self, node: OnnxNode) -> None:
+        self.add_binary(node, "mul")
+
+    def visit_sub(self, node: OnnxNode) -> None:
+        self.add_binary(node, "sub")
+
+    def add_binary(self, node: OnnxNode, kind: str) -> None:
+        """Mul, Sub or Add of two computed values of one rank (2-D or 4-D), broadcasting."""
         x, y = self.input_value(node, 0), self.input_value(node, 1)
-        if self.shapes[x] != self.shapes[y]:
-            raise self.refuse(node, f"Add with broadcasting {self.shapes[x]} + {self.shapes[y]}")
-        self.add_layer(node, Layer("add", node.name, [x, y], node.outputs[0],
+        if len(self.shapes[x]) != len(self.shapes[y]) or len(self.shapes[x]) not in (2, 4):
+            raise self.refuse(node, f"{node.op} of shapes {self.shapes[x]} and "
+                                    f"{self.shapes[y]} (both 2-D or both 4-D)")
+        self.add_layer(node, Layer(kind, node.name, [x, y], node.outputs[0],
                                    self.model.describe(node)))
+
+    def visit_reducemean(self, node: OnnxNode) -> None:
+        x = self.input_value(node)
+        rank = len(self.shapes[x])
+        axes = node.attrs.get("axes")
+        if axes is None and len(node.inputs) > 1 and node.inputs[1]:
+            axes = self.model.constants.get(node.inputs[1])
+            if axes is None:
+                raise self.refuse(node, "ReduceMean axes must be a constant")
+        if axes is None:
+            raise self.refuse(node, "ReduceMean over all axes (the batch included)")
+        dims = tuple(sorted({int(a) % rank for a in np.asarray(axes).reshape(-1)}))
+        keepdim = bool(node.attrs.get("keepdims", 1))
+        if (why := mean_refusal(dims, rank, keepdim)) is not None:
+            raise self.refuse(node, why)
+        self.add_layer(node, Layer("mean", node.name, [x], node.outputs[0],
+                                   self.model.describe(node),
+                                   attrs={"dims": dims, "keepdim": keepdim}))
 
     def add_bias(self, node: OnnxNode, constant_index: int) -> None:
         """MatMul + Add(constant): the Add is the Linear's bias."""

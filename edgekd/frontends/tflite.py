@@ -51,8 +51,29 @@ SUPPORTED_OPS: dict[int, str] = {
     _BUILTIN.QUANTIZE: "QUANTIZE",
     _BUILTIN.DEQUANTIZE: "DEQUANTIZE",
     _BUILTIN.UNIDIRECTIONAL_SEQUENCE_LSTM: "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    _BUILTIN.MEAN: "MEAN",
+    _BUILTIN.SUM: "SUM",
+    _BUILTIN.REDUCE_MAX: "REDUCE_MAX",
+    _BUILTIN.ARG_MAX: "ARG_MAX",
+    _BUILTIN.ARG_MIN: "ARG_MIN",
+    _BUILTIN.MUL: "MUL",
+    _BUILTIN.SUB: "SUB",
+    _BUILTIN.MINIMUM: "MINIMUM",
+    _BUILTIN.MAXIMUM: "MAXIMUM",
+    _BUILTIN.LOGISTIC: "LOGISTIC",
+    _BUILTIN.TANH: "TANH",
+    _BUILTIN.HARD_SWISH: "HARD_SWISH",
+    _BUILTIN.RELU: "RELU",
+    _BUILTIN.RELU6: "RELU6",
+    _BUILTIN.LEAKY_RELU: "LEAKY_RELU",
+    _BUILTIN.PRELU: "PRELU",
 }
 _BUILTIN_OF_OP = {op: code for code, op in SUPPORTED_OPS.items()}
+# TFLite's QUANTIZE from int8 to int8 is the IR's REQUANTIZE.
+_BUILTIN_OF_OP["REQUANTIZE"] = _BUILTIN.QUANTIZE
+# Ops whose second input in the file is a constant int32 axis tensor (an IR attribute).
+_AXIS_OPS = ("MEAN", "SUM", "REDUCE_MAX", "ARG_MAX", "ARG_MIN")
+_REDUCER_OPS = ("MEAN", "SUM", "REDUCE_MAX")
 # TFLite's hybrid FULLY_CONNECTED (float32 input, int8 weights) with
 # asymmetric_quantize_inputs is DYNAMIC_FULLY_CONNECTED (the symmetric variant is refused).
 _BUILTIN_OF_OP["DYNAMIC_FULLY_CONNECTED"] = _BUILTIN.FULLY_CONNECTED
@@ -78,12 +99,17 @@ _INPUT_COUNTS = {
     "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "ADD": (2, 2), "RESHAPE": (1, 2),
     "SOFTMAX": (1, 1), "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1),
     "DYNAMIC_FULLY_CONNECTED": (2, 3),
+    **{op: (2, 2) for op in (*_AXIS_OPS, "MUL", "SUB", "MINIMUM", "MAXIMUM", "PRELU")},
+    **{op: (1, 1) for op in ("LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU")},
 }
 # Op versions as TFLite's converter assigns them for int8 kernels (TFLM does not check).
 _OP_VERSIONS = {
     "CONV_2D": 3, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 4, "AVERAGE_POOL_2D": 2,
     "MAX_POOL_2D": 2, "ADD": 2, "RESHAPE": 1, "SOFTMAX": 2, "QUANTIZE": 1, "DEQUANTIZE": 2,
     "DYNAMIC_FULLY_CONNECTED": 9,  # hybrid with asymmetric_quantize_inputs
+    "REQUANTIZE": 2, "MEAN": 2, "SUM": 2, "REDUCE_MAX": 2, "ARG_MAX": 2, "ARG_MIN": 2,
+    "MUL": 2, "SUB": 2, "MINIMUM": 2, "MAXIMUM": 2, "LOGISTIC": 2, "TANH": 2,
+    "HARD_SWISH": 1, "RELU": 2, "RELU6": 2, "LEAKY_RELU": 2, "PRELU": 1,
 }
 
 # TFLite tensor dimensions are int32; anything larger is a corrupt file, not a model.
@@ -388,16 +414,35 @@ class _Reader:
         output = self.tensor(out_idx[0], where)
         if ir_op == "RESHAPE":
             inputs = inputs[:1]  # the output tensor's shape is the new shape
+        axis = None
+        if ir_op in _AXIS_OPS:
+            axis = self._axis(inputs[1], len(inputs[0].shape), where)
+            inputs = inputs[:1]
+        if ir_op == "QUANTIZE" and (inputs[0].dtype, output.dtype) == ("int8", "int8"):
+            ir_op = "REQUANTIZE"
         if ir_op == "FULLY_CONNECTED" and self._asymmetric_hybrid(op, inputs, where):
             ir_op = "DYNAMIC_FULLY_CONNECTED"
         self._check_dtypes(ir_op, inputs, output, where)
         attrs = self._attrs(ir_op, op, where)
+        if axis is not None:
+            attrs["axis"] = axis if ir_op in _REDUCER_OPS else axis[0]
         node = Node(op=ir_op, name="", inputs=[t.name if t else "" for t in inputs],
                     outputs=[output.name], attrs=attrs)
         raw_output_name = self.raw_names[out_idx[0]]
         # Converter names join fused ops with ';'; the first part names the layer.
         raw_name = raw_output_name.split(";")[0] or f"{ir_op.lower()}_{index}"
         return node, raw_name
+
+    def _axis(self, tensor: Tensor, rank: int, where: str) -> tuple[int, ...]:
+        """A constant int32 axis tensor as sorted distinct non-negative dims."""
+        if tensor.data is None or tensor.dtype != "int32":
+            raise UnsupportedError(f"{self.label}: {where}axis tensor {tensor.name!r} must be "
+                                   "a constant int32 tensor")
+        values = [int(v) for v in tensor.data.reshape(-1)]
+        if not values or any(not -rank <= v < rank for v in values):
+            raise ModelFormatError(f"{self.label}: {where}axis {values} is out of range for "
+                                   f"a {rank}-D input")
+        return tuple(sorted({v % rank for v in values}))
 
     def _asymmetric_hybrid(self, op, inputs, where: str) -> bool:
         """A FULLY_CONNECTED with float32 input, int8 weights and asymmetric input
@@ -429,7 +474,8 @@ class _Reader:
         else:
             # Activations and weights are int8; the third input of conv/FC is the bias.
             expected = [(t, "int32" if i == 2 else "int8") for i, t in enumerate(inputs)]
-            for t, dtype in [*expected, (output, "int8")]:
+            out_dtype = "int32" if ir_op in ("ARG_MAX", "ARG_MIN") else "int8"
+            for t, dtype in [*expected, (output, out_dtype)]:
                 if t is None or t.dtype == dtype:
                     continue
                 if t.dtype == "float32":
@@ -518,13 +564,29 @@ class _Reader:
             o = self._options(op, _OPTIONS.AddOptions, tflite.AddOptions, where, False)
             return {"activation": "NONE" if o is None
                     else self._activation(o.FusedActivationFunction(), where)}
+        if ir_op in ("MUL", "SUB"):
+            cls = tflite.MulOptions if ir_op == "MUL" else tflite.SubOptions
+            kind = _OPTIONS.MulOptions if ir_op == "MUL" else _OPTIONS.SubOptions
+            o = self._options(op, kind, cls, where, False)
+            return {"activation": "NONE" if o is None
+                    else self._activation(o.FusedActivationFunction(), where)}
+        if ir_op in _REDUCER_OPS:
+            o = self._options(op, _OPTIONS.ReducerOptions, tflite.ReducerOptions, where, False)
+            return {"keep_dims": bool(o is not None and o.KeepDims())}
+        if ir_op == "LEAKY_RELU":
+            o = self._options(op, _OPTIONS.LeakyReluOptions, tflite.LeakyReluOptions, where,
+                              True)
+            alpha = float(o.Alpha())
+            if not math.isfinite(alpha):
+                raise ModelFormatError(f"{self.label}: {where}leaky relu alpha {alpha}")
+            return {"alpha": alpha}
         if ir_op == "SOFTMAX":
             o = self._options(op, _OPTIONS.SoftmaxOptions, tflite.SoftmaxOptions, where, True)
             beta = float(o.Beta())
             if not (math.isfinite(beta) and beta > 0):
                 raise ModelFormatError(f"{self.label}: {where}softmax beta {beta} (must be > 0)")
             return {"beta": beta}
-        return {}  # RESHAPE, QUANTIZE, DEQUANTIZE
+        return {}  # RESHAPE, QUANTIZE, DEQUANTIZE, REQUANTIZE, ARG_*, unary activations
 
 
 # ----------------------------------------------------------------------------- writing
@@ -587,6 +649,12 @@ def _graph_records(graph: Graph) -> _ModelRecords:
             shape_name = _fresh_name(f"{node.outputs[0]}/shape", names)
             tensors.append(Tensor(shape_name, (len(new_shape),), "int32",
                                   data=np.array(new_shape, dtype=np.int32)))
+            inputs.append(len(tensors) - 1)
+        if node.op in _AXIS_OPS:
+            axis = node.attrs["axis"]
+            axis_values = np.array(axis if node.op in _REDUCER_OPS else [axis], dtype=np.int32)
+            axis_name = _fresh_name(f"{node.outputs[0]}/axis", names)
+            tensors.append(Tensor(axis_name, axis_values.shape, "int32", data=axis_values))
             inputs.append(len(tensors) - 1)
         options_type, write_options = _options_writer(graph, node)
         operators.append(_OperatorRecord(
@@ -656,12 +724,34 @@ def _options_writer(graph: Graph, node: Node):
                 tflite.FullyConnectedOptionsAddAsymmetricQuantizeInputs(b, True)
             return tflite.FullyConnectedOptionsEnd(b)
         return _OPTIONS.FullyConnectedOptions, fully_connected
-    if node.op == "ADD":
-        def add(b):
-            tflite.AddOptionsStart(b)
-            tflite.AddOptionsAddFusedActivationFunction(b, fused)
-            return tflite.AddOptionsEnd(b)
-        return _OPTIONS.AddOptions, add
+    if node.op in ("ADD", "MUL", "SUB"):
+        prefix = f"{node.op.capitalize()}Options"
+
+        def arithmetic(b):
+            getattr(tflite, f"{prefix}Start")(b)
+            getattr(tflite, f"{prefix}AddFusedActivationFunction")(b, fused)
+            return getattr(tflite, f"{prefix}End")(b)
+        return getattr(_OPTIONS, prefix), arithmetic
+    if node.op in _REDUCER_OPS:
+        def reducer(b):
+            tflite.ReducerOptionsStart(b)
+            tflite.ReducerOptionsAddKeepDims(b, bool(a["keep_dims"]))
+            return tflite.ReducerOptionsEnd(b)
+        return _OPTIONS.ReducerOptions, reducer
+    if node.op in ("ARG_MAX", "ARG_MIN"):
+        prefix = "ArgMaxOptions" if node.op == "ARG_MAX" else "ArgMinOptions"
+
+        def arg(b):
+            getattr(tflite, f"{prefix}Start")(b)
+            getattr(tflite, f"{prefix}AddOutputType")(b, _TYPE.INT32)
+            return getattr(tflite, f"{prefix}End")(b)
+        return getattr(_OPTIONS, prefix), arg
+    if node.op == "LEAKY_RELU":
+        def leaky_relu(b):
+            tflite.LeakyReluOptionsStart(b)
+            tflite.LeakyReluOptionsAddAlpha(b, a["alpha"])
+            return tflite.LeakyReluOptionsEnd(b)
+        return _OPTIONS.LeakyReluOptions, leaky_relu
     if node.op == "SOFTMAX":
         def softmax(b):
             tflite.SoftmaxOptionsStart(b)
@@ -677,7 +767,7 @@ def _options_writer(graph: Graph, node: Node):
             tflite.ReshapeOptionsAddNewShape(b, shape_vector)
             return tflite.ReshapeOptionsEnd(b)
         return _OPTIONS.ReshapeOptions, reshape
-    return 0, None  # QUANTIZE, DEQUANTIZE take no options
+    return 0, None  # QUANTIZE, DEQUANTIZE, MINIMUM, MAXIMUM, the unary activations
 
 
 def _int32_vector(b: flatbuffers.Builder, values) -> int:

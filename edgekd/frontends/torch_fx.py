@@ -34,13 +34,18 @@ SUPPORTED = (
     "ReLU/ReLU6/Hardtanh(0, 6) after a conv, linear, add or pool", "Linear", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d(1)", "add (+, torch.add)", "flatten/view/reshape to (N, -1)",
     "Dropout/Identity", "softmax over the last dimension of (N, classes)",
+    "Sigmoid", "Tanh", "Hardswish", "Hardsigmoid", "LeakyReLU",
+    "mul and sub of tensors (broadcasting, same "
+    "rank)", "mean over dims (keepdim either way)",
 )
 
 # Layer kinds, in IR terms: conv -> CONV_2D or DEPTHWISE_CONV_2D, linear -> FULLY_CONNECTED,
 # max_pool/avg_pool -> MAX_POOL_2D/AVERAGE_POOL_2D, add -> ADD, flatten -> RESHAPE,
-# softmax -> SOFTMAX.
-LAYER_KINDS = ("conv", "linear", "max_pool", "avg_pool", "add", "flatten", "softmax")
-_FUSES_ACTIVATION = ("conv", "linear", "max_pool", "avg_pool", "add")
+# softmax -> SOFTMAX, mul/sub -> MUL/SUB, mean -> MEAN, activation -> the IR op in
+# attrs["op"] (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU).
+LAYER_KINDS = ("conv", "linear", "max_pool", "avg_pool", "add", "flatten", "softmax", "mul",
+               "sub", "mean", "activation")
+_FUSES_ACTIVATION = ("conv", "linear", "max_pool", "avg_pool", "add", "mul", "sub")
 
 
 @dataclass
@@ -54,6 +59,8 @@ class Layer:
       flatten:   chw: (C, H, W) of a flattened 4-D input, or None for a 2-D input
       linear:    chw: (C, H, W) when the input is a flattened NCHW map with H*W > 1 (the IR
                  flattens NHWC, so the weight columns get permuted), else None
+      mean:      dims (torch's, non-negative), keepdim
+      activation: op (LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU), alpha (LEAKY_RELU)
     """
 
     kind: str
@@ -98,6 +105,18 @@ _RELU_METHODS = ("relu", "relu_")
 _FLATTEN_FUNCTIONS = (torch.flatten, torch.reshape)
 _FLATTEN_METHODS = ("flatten", "view", "reshape")
 _SOFTMAX_FUNCTIONS = (F.softmax, torch.softmax)
+_MUL_FUNCTIONS = (operator.mul, operator.imul, torch.mul)
+_SUB_FUNCTIONS = (operator.sub, operator.isub, torch.sub)
+_MEAN_FUNCTIONS = (torch.mean,)
+# Elementwise activations that are layers of their own: IR op by module and by function.
+# HARD_SIGMOID is no IR op: convert writes it as TFLite's converter does (quant/layers.py).
+_ACTIVATION_MODULES = ((nn.Sigmoid, "LOGISTIC"), (nn.Tanh, "TANH"),
+                       (nn.Hardswish, "HARD_SWISH"), (nn.LeakyReLU, "LEAKY_RELU"),
+                       (nn.Hardsigmoid, "HARD_SIGMOID"))
+_ACTIVATION_FUNCTIONS = {torch.sigmoid: "LOGISTIC", F.sigmoid: "LOGISTIC",
+                         torch.tanh: "TANH", F.tanh: "TANH", F.hardswish: "HARD_SWISH",
+                         F.leaky_relu: "LEAKY_RELU", F.hardsigmoid: "HARD_SIGMOID"}
+_ACTIVATION_METHODS = {"sigmoid": "LOGISTIC", "tanh": "TANH"}
 _SHAPE_METHODS = ("size", "dim")  # their results feed view/reshape arguments, not data
 
 
@@ -132,6 +151,22 @@ def _activation_of(node: fx.Node, module: nn.Module | None) -> str | None:
                                         float(_arg(node, 2, "max_val", 1.0)))
     if node.op == "call_method" and node.target in _RELU_METHODS:
         return "RELU"
+    return None
+
+
+def _elementwise_activation(node: fx.Node, module: nn.Module | None) -> tuple[str, dict] | None:
+    """(IR op, attrs) if the node is a standalone elementwise activation, else None."""
+    if module is not None:
+        op = next((op for cls, op in _ACTIVATION_MODULES if isinstance(module, cls)), None)
+        attrs = {"alpha": float(module.negative_slope)} if op == "LEAKY_RELU" else {}
+        return (op, attrs) if op else None
+    if node.op == "call_function" and node.target in _ACTIVATION_FUNCTIONS:
+        op = _ACTIVATION_FUNCTIONS[node.target]
+        attrs = {"alpha": float(_arg(node, 1, "negative_slope", 0.01))} \
+            if op == "LEAKY_RELU" else {}
+        return op, attrs
+    if node.op == "call_method" and node.target in _ACTIVATION_METHODS:
+        return _ACTIVATION_METHODS[node.target], {}
     return None
 
 
@@ -320,6 +355,14 @@ class _Builder:
         elif (node.op == "call_function" and node.target in _ADD_FUNCTIONS) or (
                 node.op == "call_method" and node.target in _ADD_METHODS):
             self.visit_add(node)
+        elif (activation := _elementwise_activation(node, module)) is not None:
+            self.visit_activation(node, *activation)
+        elif (node.op == "call_function" and node.target in (*_MUL_FUNCTIONS, *_SUB_FUNCTIONS)
+              ) or (node.op == "call_method" and node.target in ("mul", "mul_", "sub", "sub_")):
+            self.visit_mul_or_sub(node)
+        elif (node.op == "call_function" and node.target in _MEAN_FUNCTIONS) or (
+                node.op == "call_method" and node.target == "mean"):
+            self.visit_mean(node)
         elif isinstance(module, nn.Softmax) or (
                 node.op == "call_function" and node.target in _SOFTMAX_FUNCTIONS) or (
                 node.op == "call_method" and node.target == "softmax"):
@@ -445,15 +488,41 @@ class _Builder:
                                    attrs={"chw": chw}))
 
     def visit_add(self, node: fx.Node) -> None:
-        if node.target is torch.add and _arg(node, 2, "alpha", 1) != 1:
-            raise self.refuse(node, "torch.add with alpha != 1")
+        self.visit_mul_or_sub(node, "add")
+
+    def visit_activation(self, node: fx.Node, op: str, attrs: dict) -> None:
+        x = self.tensor_input(node)
+        name = str(node.target) if node.op == "call_module" else node.name
+        self.add_layer(node, Layer("activation", name, [x], node.name, self.describe(node),
+                                   attrs={"op": op, **attrs}))
+
+    def visit_mul_or_sub(self, node: fx.Node, kind: str | None = None) -> None:
+        """mul, sub or add of two computed tensors of one rank (2-D or 4-D), broadcasting."""
+        kind = kind or ("mul" if node.target in (*_MUL_FUNCTIONS, "mul", "mul_") else "sub")
+        if node.target in (torch.add, torch.sub) and _arg(node, 2, "alpha", 1) != 1:
+            raise self.refuse(node, f"torch.{kind} with alpha != 1")
         a, b = _arg(node, 0, "input"), _arg(node, 1, "other")
         if not (_is_tensor(a) and _is_tensor(b)):
-            raise self.refuse(node, "adding a constant (only tensor + tensor)")
+            raise self.refuse(node, f"{kind} with a constant (only tensor {kind} tensor)")
         x, y = self.tensor_input(node, 0), self.tensor_input(node, 1)
-        if self.shapes[x] != self.shapes[y]:
-            raise self.refuse(node, f"add with broadcasting {self.shapes[x]} + {self.shapes[y]}")
-        self.add_layer(node, Layer("add", node.name, [x, y], node.name, self.describe(node)))
+        if len(self.shapes[x]) != len(self.shapes[y]) or len(self.shapes[x]) not in (2, 4):
+            raise self.refuse(node, f"{kind} of shapes {self.shapes[x]} and {self.shapes[y]} "
+                                    "(both 2-D or both 4-D; broadcasting within)")
+        self.add_layer(node, Layer(kind, node.name, [x, y], node.name, self.describe(node)))
+
+    def visit_mean(self, node: fx.Node) -> None:
+        x = self.tensor_input(node)
+        rank = len(self.shapes[x])
+        dims = _arg(node, 1, "dim")
+        if dims is None or node.kwargs.get("dtype") is not None:
+            raise self.refuse(node, "mean without dims or with a dtype")
+        dims = tuple(sorted({int(d) % rank for d in (dims if isinstance(dims, (tuple, list))
+                                                       else (dims,))}))
+        keepdim = bool(_arg(node, 2, "keepdim", False))
+        if (why := mean_refusal(dims, rank, keepdim)) is not None:
+            raise self.refuse(node, why)
+        self.add_layer(node, Layer("mean", node.name, [x], node.name, self.describe(node),
+                                   attrs={"dims": dims, "keepdim": keepdim}))
 
     def visit_softmax(self, node: fx.Node, module: nn.Module | None) -> None:
         x = self.tensor_input(node)
@@ -499,6 +568,25 @@ def _pair(value) -> tuple[int, int]:
 
 
 # --- layouts: torch (NCHW, OIHW) -> IR (NHWC, TFLite weight layouts) ----------------------
+
+def mean_refusal(dims: tuple[int, ...], rank: int, keepdim: bool) -> str | None:
+    """Why a mean over ``dims`` (non-negative) of a ``rank``-D NCHW value has no IR form,
+    or None: the batch is never reduced, and a 4-D result must keep an NHWC layout."""
+    if 0 in dims or rank not in (2, 4):
+        return f"mean over dims {dims} of a {rank}-D value (not the batch; 2-D or 4-D values)"
+    if rank == 4 and not keepdim and dims != (2, 3):
+        return (f"mean over dims {dims} without keepdim leaves a {rank - len(dims)}-D value, "
+                "which has no NHWC layout")
+    return None
+
+
+NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}  # a 4-D torch dim -> the IR's dim
+
+
+def ir_axes(dims: tuple[int, ...], rank: int) -> tuple[int, ...]:
+    """The IR (NHWC) dims of torch dims of a ``rank``-D value, sorted."""
+    return tuple(sorted(NHWC_AXIS[d] if rank == 4 else d for d in dims))
+
 
 def ir_shape(torch_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Batch-1 IR shape of a torch value: (N, C, H, W) -> (1, H, W, C); (N, F) -> (1, F)."""

@@ -11,10 +11,17 @@ import numpy as np
 import torch
 
 from edgekd.errors import EdgeKDError
-from edgekd.frontends.torch_fx import conv_weight_to_ir, linear_weight_to_ir
+from edgekd.frontends.torch_fx import conv_weight_to_ir, ir_axes, linear_weight_to_ir
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.quant.fake import bias_scales
-from edgekd.quant.layers import SOFTMAX_SCALE, SOFTMAX_ZERO_POINT, QWeighted
+from edgekd.quant.layers import (
+    SOFTMAX_SCALE,
+    SOFTMAX_ZERO_POINT,
+    HARD_SIGMOID_STEPS,
+    QElementwise,
+    QWeighted,
+    layer_op,
+)
 from edgekd.quant.model import QuantModel
 
 POOL_OPS = {"max_pool": "MAX_POOL_2D", "avg_pool": "AVERAGE_POOL_2D"}
@@ -55,10 +62,11 @@ class _Writer:
             outputs = [self.boundary("DEQUANTIZE", name) for name in outputs]
         return Graph(t.name, self.tensors, self.nodes, inputs, outputs).validate()
 
-    def add_activation(self, value: str, qparams: tuple[float, int]) -> None:
+    def add_activation(self, value: str, qparams: tuple[float, int],
+                       shape: tuple[int, ...] | None = None) -> None:
         scale, zero_point = qparams
         self.qparams[value] = qparams
-        self.tensors[value] = Tensor(value, self.traced.ir_shape(value), "int8",
+        self.tensors[value] = Tensor(value, shape or self.traced.ir_shape(value), "int8",
                                      QuantParams.per_tensor(scale, zero_point))
 
     def add_constant(self, name: str, data: np.ndarray, dtype: str,
@@ -94,11 +102,45 @@ class _Writer:
         elif spec.kind == "flatten":
             self.add_activation(spec.output, self.qparams[x])
             self.nodes.append(Node("RESHAPE", spec.name, [x], [spec.output]))
+        elif spec.kind in ("mul", "sub", "mean", "activation"):
+            self.write_elementwise(spec, layer)
         elif spec.kind == "softmax":
             self.add_activation(spec.output, (SOFTMAX_SCALE, SOFTMAX_ZERO_POINT))
             self.nodes.append(Node("SOFTMAX", spec.name, [x], [spec.output], {"beta": 1.0}))
         else:
             raise EdgeKDError(f"layer {spec.name!r}: unknown kind {spec.kind!r}")
+
+    def write_elementwise(self, spec, layer: QElementwise) -> None:
+        """MUL, SUB, MEAN or an activation, with the output parameters its quantized
+        forward pass used."""
+        inputs = list(spec.inputs)
+        self.add_activation(spec.output,
+                            layer.output_qparams([self.qparams[v] for v in inputs]))
+        op = layer_op(spec)
+        if op == "HARD_SIGMOID":
+            self.write_steps(spec, HARD_SIGMOID_STEPS)
+            return
+        attrs = {"activation": spec.activation} if op in ("MUL", "SUB") else {}
+        if op == "LEAKY_RELU":
+            attrs["alpha"] = spec.attrs["alpha"]
+        if op == "MEAN":
+            rank = len(self.traced.shapes[inputs[0]])
+            attrs.update(axis=ir_axes(spec.attrs["dims"], rank),
+                         keep_dims=spec.attrs["keepdim"])
+        self.nodes.append(Node(op, spec.name, inputs, [spec.output], attrs))
+
+    def write_steps(self, spec, steps) -> None:
+        """A layer written as ops with constant scalars (ConstantStep), in a chain."""
+        value = spec.inputs[0]
+        for k, step in enumerate(steps):
+            constant = self.add_constant(f"{spec.name}/{step.op.lower()}_constant",
+                                         np.array([step.code]), "int8",
+                                         QuantParams.per_tensor(step.scale, 0))
+            out = spec.output if k == len(steps) - 1 else f"{spec.name}/{step.op.lower()}"
+            self.add_activation(out, step.out_qparams, self.traced.ir_shape(spec.output))
+            self.nodes.append(Node(step.op, f"{spec.name}/{step.op.lower()}", [value, constant],
+                                   [out], dict(step.attrs)))
+            value = out
 
     def write_weighted(self, spec, layer: QWeighted) -> None:
         x = spec.inputs[0]

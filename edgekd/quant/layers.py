@@ -16,6 +16,7 @@ quant mode, its int8 codes and (scale, zero point).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,9 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgekd.frontends.torch_fx import Layer
+from edgekd.ir import Graph, Node, QuantParams, Tensor
 from edgekd.quant.fake import (
     QMAX,
     QMIN,
+    activation_qparams,
     bias_scales,
     channel_multipliers,
     dequantize,
@@ -41,6 +44,7 @@ from edgekd.quant.fake import (
 )
 from edgekd.quant.observers import ActivationRange
 from edgekd.reference.requantize import activation_range, quantize_multiplier_smaller_than_one
+from edgekd.registry import op_spec
 
 MODES = ("float", "observe", "quant")
 SOFTMAX_SCALE, SOFTMAX_ZERO_POINT = 1.0 / 256.0, -128  # TFLite's fixed int8 softmax output
@@ -305,6 +309,150 @@ class QSoftmax(nn.Module):
         return QValue(straight_through(y, real, 0.0, 1.0), q, SOFTMAX_SCALE, SOFTMAX_ZERO_POINT)
 
 
+@dataclass(frozen=True)
+class ConstantStep:
+    """One op of a layer written as several: ``op`` of the running value and a constant
+    int8 scalar (``code`` at ``scale``), its output on the grid of range ``out_range``."""
+
+    op: str
+    attrs: dict
+    code: int
+    scale: float
+    out_range: tuple[float, float]
+
+    @property
+    def out_qparams(self) -> tuple[float, int]:
+        return activation_qparams(*self.out_range)
+
+
+# Hardsigmoid has no TFLite op; TFLite's converter writes relu6(x + 3) / 6 as an ADD of the
+# constant 3 with a fused RELU6 and a MUL by the constant 1/6, and so does convert.
+HARD_SIGMOID_STEPS = (
+    ConstantStep("ADD", {"activation": "RELU6"}, 127, 3.0 / 127.0, (0.0, 6.0)),
+    ConstantStep("MUL", {"activation": "NONE"}, 127, 1.0 / 6.0 / 127.0, (0.0, 1.0)),
+)
+# Outputs on a grid TFLite fixes (or the last step's): (scale, zero point) by op.
+FIXED_OUTPUT_QPARAMS = {"LOGISTIC": (1.0 / 256.0, -128), "TANH": (1.0 / 128.0, 0),
+                        "HARD_SIGMOID": HARD_SIGMOID_STEPS[-1].out_qparams}
+_FLOAT_ACTIVATIONS = {"LOGISTIC": torch.sigmoid, "TANH": torch.tanh,
+                      "HARD_SWISH": F.hardswish, "HARD_SIGMOID": F.hardsigmoid}
+
+
+class QElementwise(nn.Module):
+    """MUL, SUB, MEAN and the elementwise activations (LOGISTIC, TANH, HARD_SWISH,
+    LEAKY_RELU). In quant mode the codes are the numpy reference's (edgekd.registry) on
+    the input codes, with the parameters its prepare function derives from the same
+    scales and zero points convert writes: the int8 graph computes them exactly."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.kind = layer.kind
+        self.op = layer_op(layer)
+        self.attrs = dict(layer.attrs)
+        self.activation = layer.activation
+        self.out = ActivationRange()
+
+    def compute(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mul":
+            return _activate(xs[0] * xs[1], self.activation)
+        if self.kind == "sub":
+            return _activate(xs[0] - xs[1], self.activation)
+        if self.kind == "mean":
+            return xs[0].mean(dim=self.attrs["dims"], keepdim=self.attrs["keepdim"])
+        if self.op == "LEAKY_RELU":
+            return F.leaky_relu(xs[0], self.attrs["alpha"])
+        return _FLOAT_ACTIVATIONS[self.op](xs[0])
+
+    def output_qparams(self, inputs: list[tuple[float, int]]) -> tuple[float, int]:
+        """The output's (scale, zero point): TFLite's fixed grid, or the observed range
+        widened to what the op's TFLM kernel can rescale to."""
+        if self.op in FIXED_OUTPUT_QPARAMS:
+            return FIXED_OUTPUT_QPARAMS[self.op]
+        scales = [s for s, _ in inputs]
+        least = {"MUL": scales[0] * scales[-1],  # multiplier <= 1: no left shift
+                 "SUB": 2.0 * max(scales) / (1 << (ADD_LEFT_SHIFT - 1)),
+                 "HARD_SWISH": scales[0] / 64.0,  # TFLM needs output >= input / 128
+                 "MEAN": scales[0] / 256.0}.get(self.op, 0.0)
+        return self.out.qparams(min_scale=least)
+
+    def forward(self, *args) -> QValue:
+        *xs, mode = args
+        y = self.compute(*(x.real for x in xs))
+        if mode != "quant":
+            if mode == "observe" and self.op not in FIXED_OUTPUT_QPARAMS:
+                self.out.observe(y)
+            return QValue(y)
+        if self.op not in FIXED_OUTPUT_QPARAMS:
+            self.out.track(y)
+        scale, zp = self.output_qparams([(x.scale, x.zero_point) for x in xs])
+        q = self.integer(xs, y.shape, scale, zp)
+        return QValue(straight_through(y, dequantize(q, scale, zp),
+                                       *representable_range(scale, zp)), q, scale, zp)
+
+    def integer(self, xs: list[QValue], out_shape, scale: float, zp: int) -> torch.Tensor:
+        """The op's reference on the input codes (torch layout, the batch included)."""
+        codes = [x.q.detach().cpu().numpy().astype(np.int8) for x in xs]
+        if self.op == "HARD_SIGMOID":
+            x = xs[0]
+            value, qparams = codes[0], (x.scale, x.zero_point)
+            for step in HARD_SIGMOID_STEPS:
+                constant = np.array([step.code], dtype=np.int8)
+                value = _reference(step.op, step.attrs, step.attrs["activation"],
+                                   [value, constant], [qparams, (step.scale, 0)],
+                                   step.out_qparams)
+                qparams = step.out_qparams
+        else:
+            value = _reference(self.op, self.attrs, self.activation, codes,
+                               [(x.scale, x.zero_point) for x in xs], (scale, zp),
+                               self.attrs["dims"] if self.kind == "mean" else None)
+        return torch.from_numpy(value.astype(np.int64)).to(xs[0].q.device)
+
+
+def _reference(op: str, attrs: dict, activation: str, codes: list[np.ndarray],
+               qparams: list[tuple[float, int]], out_qparams: tuple[float, int],
+               axis: tuple[int, ...] | None = None) -> np.ndarray:
+    """``op``'s numpy reference on int8 codes of torch layout (the batch first), with the
+    parameters its prepare function derives from these scales and zero points; ``axis``:
+    a reduction's torch dims."""
+    from edgekd.shapes import broadcast_shape
+
+    shape = broadcast_shape(*(c.shape for c in codes)) if len(codes) > 1 else codes[0].shape
+    if axis is not None:
+        shape = tuple(1 if d in axis else n for d, n in enumerate(shape)) \
+            if attrs["keepdim"] else tuple(n for d, n in enumerate(shape) if d not in axis)
+    graph = single_node_graph(op, attrs, activation,
+                              [(c.shape[1:], *q) for c, q in zip(codes, qparams)],
+                              (shape[1:], *out_qparams))
+    spec = op_spec(op)
+    params = spec.prepare(graph, graph.nodes[0])
+    if axis is not None:  # reduce the torch dims of the batch, not the IR's
+        params = dataclasses.replace(params, axis=axis)
+    return spec.evaluate(params, codes, tuple(shape))
+
+
+def layer_op(layer: Layer) -> str:
+    """The IR op of an elementwise or reduction layer."""
+    return layer.attrs["op"] if layer.kind == "activation" else layer.kind.upper()
+
+
+def single_node_graph(op: str, attrs: dict, activation: str,
+                      inputs: list[tuple[tuple[int, ...], float, int]],
+                      output: tuple[tuple[int, ...], float, int]) -> Graph:
+    """A one-node graph of ``op`` over tensors in torch's layout without the batch (an
+    ``inputs`` entry: shape, scale, zero point), to prepare the op's parameters from."""
+    tensors = {}
+    names = [f"x{i}" for i in range(len(inputs))]
+    for name, (shape, scale, zp) in zip([*names, "y"], [*inputs, output]):
+        tensors[name] = Tensor(name, (1, *shape), "int8", QuantParams.per_tensor(scale, zp))
+    node_attrs = {"activation": activation} if op in ("MUL", "SUB", "ADD") else {}
+    if op == "LEAKY_RELU":
+        node_attrs["alpha"] = attrs["alpha"]
+    if op == "MEAN":  # torch's dims shifted by the batch dim added above
+        node_attrs.update(axis=tuple(attrs["dims"]), keep_dims=attrs["keepdim"])
+    return Graph(op.lower(), tensors, [Node(op, op.lower(), names, ["y"], node_attrs)],
+                 names, ["y"])
+
+
 def build_layer(layer: Layer) -> nn.Module:
     if layer.kind in ("conv", "linear"):
         return QWeighted(layer)
@@ -314,4 +462,6 @@ def build_layer(layer: Layer) -> nn.Module:
         return QAdd(layer)
     if layer.kind == "flatten":
         return QFlatten()
-    return QSoftmax()
+    if layer.kind == "softmax":
+        return QSoftmax()
+    return QElementwise(layer)

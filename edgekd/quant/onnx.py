@@ -5,7 +5,7 @@ float model: the front ends sit below edgekd.quant and never import it.
 """
 from __future__ import annotations
 
-from edgekd.errors import EdgeKDError
+from edgekd.errors import EdgeKDError, first_line
 from edgekd.frontends.onnx_float import calibration_inputs, trace_onnx
 from edgekd.frontends.onnx_model import OnnxModel
 from edgekd.ir import Graph
@@ -23,7 +23,7 @@ def quantize_float_model(model: OnnxModel, calib, method: str, float_io: bool) -
         calibrate(quant_model, data, method)
     except (ValueError, RuntimeError) as error:  # inf/NaN reached a range despite the checks
         raise EdgeKDError(f"{model.label}: calibration met non-finite activations "
-                          f"({str(error).splitlines()[0][:200]})") from None
+                          f"({first_line(error)[:200]})") from None
     try:
         return convert(quant_model, float_io=float_io)
     except EdgeKDError as error:

@@ -29,7 +29,7 @@ def quantize_to_file(model_spec: str, weights: str | None, data: str | Dataset, 
     """Quantize the model built by ``model_spec`` (pkg.module:factory, weights from a state
     dict file) and write it to ``output`` (.tflite). Returns the accuracies (None without
     test labels) and the graph."""
-    from edgekd.zoo import load_module  # factory + weights_only state dict
+    from edgekd.zoo import check_inputs_fit, load_module  # factory + weights_only
 
     if method not in CLI_METHODS:
         raise EdgeKDError(f"unknown method {method!r}; use one of {', '.join(CLI_METHODS)}")
@@ -37,6 +37,7 @@ def quantize_to_file(model_spec: str, weights: str | None, data: str | Dataset, 
     if len(dataset.train) == 0:
         raise EdgeKDError(f"{dataset.name}: the training split (calibration data) is empty")
     model = load_module(model_spec, weights, role="model").eval()
+    check_inputs_fit(model, dataset.train.x, dataset.name)
     test = dataset.test if dataset.test.y is not None and len(dataset.test) else None
     float_accuracy = torch_accuracy(model, test.x, test.y) if test else None
     if method == "qat":

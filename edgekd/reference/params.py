@@ -6,6 +6,7 @@ same integers; how each integer is derived follows TFLM's Prepare functions.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from edgekd.reference.requantize import (
     quantize_multiplier,
     quantize_multiplier_greater_than_one,
     quantize_multiplier_smaller_than_one,
+    round_half_away,
 )
 from edgekd.shapes import padding_of
 
@@ -253,3 +255,258 @@ def prepare_quantize(graph: Graph, node: Node) -> QuantizeParams:
     name = node.outputs[0] if node.op == "QUANTIZE" else node.inputs[0]
     scale, zp = _per_tensor(graph, name)
     return QuantizeParams(scale=scale, zero_point=zp)
+
+
+# ----------------------------------------------------------------- arithmetic and activations
+
+
+@dataclass(frozen=True)
+class ReduceSumParams:
+    """MEAN and SUM (ekd_reduce_params): each output is the int32 sum of its inputs plus
+    ``sum_offset`` (minus the input zero point times the count, wrapped to int32 as TFLM's
+    cast does), rescaled by (multiplier, shift), offset and saturated to int8. For MEAN
+    the 1/count factor is folded into the multiplier as TFLM's QuantizedMeanOrSum does."""
+
+    sum_offset: int
+    multiplier: int
+    shift: int
+    output_offset: int
+    axis: tuple[int, ...]  # the reduced dims (not a C field: the layer's geometry)
+
+
+@dataclass(frozen=True)
+class AxisParams:
+    """REDUCE_MAX, ARG_MAX, ARG_MIN: only the reduced dims (the layer's geometry in C)."""
+
+    axis: tuple[int, ...]
+
+
+def prepare_axis(graph: Graph, node: Node) -> AxisParams:
+    axis = node.attrs["axis"]
+    return AxisParams(tuple(axis) if isinstance(axis, (tuple, list)) else (int(axis),))
+
+
+def _wrap32(value: int) -> int:
+    return (value + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def reduced_count(graph: Graph, node: Node) -> int:
+    shape = graph.tensor(node.inputs[0]).shape
+    return int(np.prod([shape[d] for d in node.attrs["axis"]], dtype=np.int64))
+
+
+def prepare_reduce_sum(graph: Graph, node: Node) -> ReduceSumParams:
+    in_scale, in_zp = _per_tensor(graph, node.inputs[0])
+    out_scale, out_zp = _per_tensor(graph, node.outputs[0])
+    multiplier, shift = quantize_multiplier(in_scale / out_scale)
+    count = reduced_count(graph, node)
+    if node.op == "MEAN":
+        # QuantizedMeanOrSum: fold 1/count in, with as many bits as count has (at most
+        # 32, and no further than a right shift of 31 allows), truncating the quotient.
+        bits = min(count.bit_length() - 1, 32, 31 + shift)
+        multiplier = (multiplier << bits) // count
+        shift -= bits
+    return ReduceSumParams(sum_offset=_wrap32(-in_zp * count), multiplier=int(multiplier),
+                           shift=int(shift), output_offset=out_zp,
+                           axis=tuple(node.attrs["axis"]))
+
+
+@dataclass(frozen=True)
+class MulParams:
+    """MUL (ekd_mul_params): (x1 + input1_offset) * (x2 + input2_offset), requantized."""
+
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+    activation_min: int
+    activation_max: int
+
+
+def prepare_mul(graph: Graph, node: Node) -> MulParams:
+    s1, zp1 = _per_tensor(graph, node.inputs[0])
+    s2, zp2 = _per_tensor(graph, node.inputs[1])
+    so, zpo = _per_tensor(graph, node.outputs[0])
+    multiplier, shift = quantize_multiplier(s1 * s2 / so)  # double, as TFLM
+    act_min, act_max = _activation_range(graph, node, so, zpo)
+    return MulParams(input1_offset=-zp1, input2_offset=-zp2, output_offset=zpo,
+                     output_multiplier=multiplier, output_shift=shift,
+                     activation_min=act_min, activation_max=act_max)
+
+
+@dataclass(frozen=True)
+class PreluParams:
+    """PRELU (ekd_prelu_params): x >= zero point rescaled by multiplier 1, below it
+    (x - zp) * (alpha - alpha zp) rescaled by multiplier 2."""
+
+    input_offset: int
+    alpha_offset: int
+    output_offset: int
+    output_multiplier_1: int
+    output_shift_1: int
+    output_multiplier_2: int
+    output_shift_2: int
+
+
+def prepare_prelu(graph: Graph, node: Node) -> PreluParams:
+    s, zp = _per_tensor(graph, node.inputs[0])
+    sa, zpa = _per_tensor(graph, node.inputs[1])
+    so, zpo = _per_tensor(graph, node.outputs[0])
+    m1, sh1 = quantize_multiplier(s / so)  # double, as TFLM
+    m2, sh2 = quantize_multiplier(s * sa / so)
+    return PreluParams(input_offset=-zp, alpha_offset=-zpa, output_offset=zpo,
+                       output_multiplier_1=m1, output_shift_1=sh1,
+                       output_multiplier_2=m2, output_shift_2=sh2)
+
+
+def prepare_sub(graph: Graph, node: Node) -> AddParams:
+    """SUB: ADD's parameters (ekd_add_params), but TFLM's SUB divides the scales in
+    float32 where ADD divides in double."""
+    f32 = np.float32
+    s1, zp1 = _per_tensor(graph, node.inputs[0])
+    s2, zp2 = _per_tensor(graph, node.inputs[1])
+    so, zpo = _per_tensor(graph, node.outputs[0])
+    left_shift = 20
+    twice_max = f32(2) * max(f32(s1), f32(s2))
+    try:
+        m1, sh1 = quantize_multiplier_smaller_than_one(float(f32(s1) / twice_max))
+        m2, sh2 = quantize_multiplier_smaller_than_one(float(f32(s2) / twice_max))
+        mo, sho = quantize_multiplier_smaller_than_one(
+            float(twice_max / (f32(1 << left_shift) * f32(so))))
+    except ValueError:
+        raise UnsupportedError(
+            f"{_where(graph, node)}: output scale {so:g} is too small for the input scales "
+            f"{s1:g}, {s2:g} (TFLite's int8 SUB needs 2 * max input scale < 2^20 * output "
+            "scale)") from None
+    act_min, act_max = _activation_range(graph, node, so, zpo)
+    return AddParams(
+        input1_offset=-zp1, input1_multiplier=m1, input1_shift=sh1,
+        input2_offset=-zp2, input2_multiplier=m2, input2_shift=sh2,
+        left_shift=left_shift, output_offset=zpo, output_multiplier=mo, output_shift=sho,
+        activation_min=act_min, activation_max=act_max)
+
+
+@dataclass(frozen=True)
+class RescaleParams:
+    """REQUANTIZE and RELU: (x - input_zero_point) rescaled, offset, clamped."""
+
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+    activation_min: int
+    activation_max: int
+
+
+def prepare_requantize(graph: Graph, node: Node) -> RescaleParams:
+    in_scale, in_zp = _per_tensor(graph, node.inputs[0])
+    out_scale, out_zp = _per_tensor(graph, node.outputs[0])
+    multiplier, shift = quantize_multiplier(in_scale / out_scale)  # double, as TFLM
+    return RescaleParams(in_zp, out_zp, multiplier, shift, -128, 127)
+
+
+def prepare_relu(graph: Graph, node: Node) -> RescaleParams:
+    in_scale, in_zp = _per_tensor(graph, node.inputs[0])
+    out_scale, out_zp = _per_tensor(graph, node.outputs[0])
+    # CalculateReluOpData divides the scales in float32.
+    multiplier, shift = quantize_multiplier(float(np.float32(in_scale) / np.float32(out_scale)))
+    return RescaleParams(in_zp, out_zp, multiplier, shift, max(-128, out_zp), 127)
+
+
+@dataclass(frozen=True)
+class ClampParams:
+    """RELU6 as TFLM runs it: the input codes clamped to [zero, six] of the input scale."""
+
+    low: int
+    high: int
+
+
+def prepare_relu6(graph: Graph, node: Node) -> ClampParams:
+    scale, zp = _per_tensor(graph, node.inputs[0])
+    # FloatToQuantizedType: round(6.0f / scale) in float32, then C's round().
+    six = round_half_away(float(np.float32(6.0) / np.float32(scale))) + zp
+    return ClampParams(low=zp, high=max(-128, min(127, six)))
+
+
+@dataclass(frozen=True)
+class LeakyReluParams:
+    input_zero_point: int
+    output_zero_point: int
+    multiplier_identity: int
+    shift_identity: int
+    multiplier_alpha: int  # may be negative: a negative alpha
+    shift_alpha: int
+
+
+def prepare_leaky_relu(graph: Graph, node: Node) -> LeakyReluParams:
+    f32 = np.float32
+    in_scale, in_zp = _per_tensor(graph, node.inputs[0])
+    out_scale, out_zp = _per_tensor(graph, node.outputs[0])
+    # Both ratios in float32, as CalculateOpDataLeakyRelu.
+    alpha = float(f32(in_scale) * f32(node.attrs["alpha"]) / f32(out_scale))
+    m_alpha, s_alpha = quantize_multiplier(abs(alpha))
+    m_id, s_id = quantize_multiplier(float(f32(in_scale) / f32(out_scale)))
+    return LeakyReluParams(in_zp, out_zp, m_id, s_id, -m_alpha if alpha < 0 else m_alpha,
+                           s_alpha)
+
+
+@dataclass(frozen=True)
+class FixedPointActivationParams:
+    """LOGISTIC and TANH: the input offset by its zero point, rescaled to Q4.27, then
+    gemmlowp's fixed-point function; inputs beyond +-range_radius saturate."""
+
+    input_zero_point: int
+    input_range_radius: int
+    input_multiplier: int
+    input_left_shift: int
+
+
+FIXED_POINT_ACTIVATION_INTEGER_BITS = 4  # TFLM's kInputIntegerBits for int8
+
+
+def prepare_fixed_point_activation(graph: Graph, node: Node) -> FixedPointActivationParams:
+    scale, zp = _per_tensor(graph, node.inputs[0])
+    bits = FIXED_POINT_ACTIVATION_INTEGER_BITS
+    fraction, left_shift = math.frexp(scale * (1 << (31 - bits)))
+    multiplier = round_half_away(fraction * (1 << 31))
+    if multiplier == 1 << 31 or left_shift > 31 or left_shift < 0:
+        raise UnsupportedError(f"{_where(graph, node)}: input scale {scale:g} is out of the "
+                               "range TFLite's int8 kernel supports")
+    max_scaled = ((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift)
+    return FixedPointActivationParams(zp, int(math.floor(max_scaled)), multiplier, left_shift)
+
+
+@dataclass(frozen=True)
+class HardSwishParams:
+    """HARD_SWISH (TFLM's HardSwishParams): int16 fixed-point multipliers."""
+
+    input_zero_point: int
+    output_zero_point: int
+    reluish_multiplier: int  # int16
+    reluish_exponent: int
+    output_multiplier: int  # int16
+    output_exponent: int
+
+
+def _int16_multiplier(multiplier: int) -> int:
+    """DownScaleInt32ToInt16Multiplier."""
+    if multiplier >= (1 << 31) - 1 - (1 << 15):
+        return (1 << 15) - 1
+    return (multiplier + (1 << 15)) >> 16
+
+
+def prepare_hard_swish(graph: Graph, node: Node) -> HardSwishParams:
+    f32 = np.float32
+    in_scale, in_zp = _per_tensor(graph, node.inputs[0])
+    out_scale, out_zp = _per_tensor(graph, node.outputs[0])
+    hires_input_scale = f32(1.0 / 128.0) * f32(in_scale)
+    reluish_scale = f32(3.0) / f32(32768.0)
+    m_out, e_out = quantize_multiplier(float(hires_input_scale / f32(out_scale)))
+    m_rel, e_rel = quantize_multiplier(float(hires_input_scale / reluish_scale))
+    if e_out > 0:
+        raise UnsupportedError(f"{_where(graph, node)}: output scale {out_scale:g} is too "
+                               f"small for input scale {in_scale:g} (TFLite needs "
+                               "input scale / 128 <= output scale)")
+    return HardSwishParams(in_zp, out_zp, _int16_multiplier(m_rel), e_rel,
+                           _int16_multiplier(m_out), e_out)

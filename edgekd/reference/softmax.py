@@ -47,22 +47,26 @@ _EXP_OF_MINUS_POWERS_OF_TWO = ((-2, 1672461947), (-1, 1302514674), (0, 790015084
                                (1, 290630308), (2, 39332535), (3, 720401), (4, 242))
 
 
-def exp_on_negative_values(a: np.ndarray) -> np.ndarray:
-    """exp(a) for Q5.26 ``a`` <= 0; Q0.31 result (1.0 saturates to INT32_MAX)."""
-    fractional_bits = 31 - SOFTMAX_SCALED_DIFF_INTEGER_BITS
+def exp_on_negative_values(a: np.ndarray,
+                           integer_bits: int = SOFTMAX_SCALED_DIFF_INTEGER_BITS) -> np.ndarray:
+    """exp(a) for ``a`` <= 0 with ``integer_bits`` (at most 5) integer bits; Q0.31 result
+    (1.0 saturates to INT32_MAX)."""
+    fractional_bits = 31 - integer_bits
     one_quarter = 1 << (fractional_bits - 2)
     a_mod_quarter_minus_one_quarter = (a & (one_quarter - 1)) - one_quarter
     result = exp_on_interval_between_negative_one_quarter_and_0_excl(
-        saturating_shift_left(a_mod_quarter_minus_one_quarter, SOFTMAX_SCALED_DIFF_INTEGER_BITS))
+        saturating_shift_left(a_mod_quarter_minus_one_quarter, integer_bits))
     remainder = a_mod_quarter_minus_one_quarter - a
     for exponent, multiplier in _EXP_OF_MINUS_POWERS_OF_TWO:
-        bit = 1 << (fractional_bits + exponent)
-        result = np.where(remainder & bit, _mul(result, multiplier), result)
+        if integer_bits > exponent:  # gemmlowp's barrel shifter stops at the integer bits
+            bit = 1 << (fractional_bits + exponent)
+            result = np.where(remainder & bit, _mul(result, multiplier), result)
     return np.where(a == 0, INT32_MAX, result)
 
 
-def one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
-    """1 / (1 + a) for Q0.31 ``a`` in [0, 1): three Newton-Raphson steps; Q0.31 result."""
+def _newton_reciprocal_q2_29(a: np.ndarray) -> np.ndarray:
+    """2 / (1 + a) in Q2.29 for Q0.31 ``a`` in [0, 1): three Newton-Raphson steps on
+    gemmlowp's half denominator (the shared core of its two divisions)."""
     # gemmlowp's RoundingHalfSum(a, 1.0): (a + b) / 2 rounded half away from zero, and
     # here a + b > 0, so half up.
     half_denominator = (a + INT32_MAX + 1) >> 1
@@ -71,7 +75,17 @@ def one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
     for _ in range(3):
         one_minus_half_denominator_times_x = q2_one - _mul(half_denominator, x)
         x = x + saturating_shift_left(_mul(x, one_minus_half_denominator_times_x), 2)
-    return saturating_shift_left(x, 1)  # x / 2 as Q1.30, rescaled to Q0.31
+    return x
+
+
+def one_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """1 / (1 + a) for Q0.31 ``a`` in [0, 1); Q0.31 result."""
+    return saturating_shift_left(_newton_reciprocal_q2_29(a), 1)  # x / 2 as Q1.30 -> Q0.31
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a: np.ndarray) -> np.ndarray:
+    """(1 - a) / (1 + a) for Q0.31 ``a`` in [0, 1); Q0.31 result."""
+    return saturating_shift_left(_newton_reciprocal_q2_29(a) - (1 << 29), 2)
 
 
 def _reciprocal(total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

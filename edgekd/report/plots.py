@@ -238,3 +238,29 @@ def plot_layers(layer_names: Sequence[str], macs: Sequence[int], path: Path,
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
     return _save(figure, path)
+
+
+def plot_analysis(analysis, path: Path) -> Path:
+    """`edgekd analyze --plot`: per layer, the measured instructions (or the MACs without a
+    board) and the arena bytes live while it runs, with the weight bytes it reads."""
+    layers = analysis.layers
+    names = [f"{layer.index} {layer.op}" for layer in layers]
+    measured = analysis.instructions is not None
+    work = [layer.instructions if measured else layer.macs for layer in layers]
+    figure, (top, bottom) = _figure(7.5, 6.0, rows=2, sharex=True)
+    positions = list(range(len(layers)))
+    top.bar(positions, work, color="#1f77b4", width=0.7)
+    top.set_ylabel(f"instructions on {analysis.target}" if measured else "MACs")
+    top.set_title(f"{analysis.name}: " + ("instructions per layer (measured, QEMU -icount)"
+                                          if measured else "MACs per layer"), fontsize=10)
+    bottom.bar([p - 0.18 for p in positions], [l.live_bytes for l in layers], width=0.36,
+               color="#2ca02c", label="arena bytes live (RAM)")
+    bottom.bar([p + 0.18 for p in positions], [l.weight_bytes for l in layers], width=0.36,
+               color="#ff7f0e", label="weight bytes read (flash)")
+    bottom.set_ylabel("bytes")
+    bottom.legend(fontsize=8)
+    bottom.set_xticks(positions)
+    bottom.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+    for ax in (top, bottom):
+        ax.grid(True, axis="y", alpha=0.3)
+    return _save(figure, path)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekd.errors import EdgeKDError, ToolchainError
+from edgekd.resources import BOARDS_DIR
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-BOARDS_DIR = Path(__file__).resolve().parents[2] / "boards"
 COMMON_DIR = BOARDS_DIR / "common"
 
 # The spec file that selects each C library in the cross compilers.

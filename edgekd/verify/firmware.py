@@ -210,8 +210,9 @@ def build_firmware(board: Board, sources: Sequence[Path], include_dirs: Sequence
     sizes = elf_sizes(elf)
     check_fit(board, sizes, what, arena_bytes, test_input_bytes)
     if progress:
-        progress(f"{board.name}: linked {what}: flash {sizes.flash_bytes} bytes, "
-                 f"RAM {sizes.static_ram_bytes} bytes + stack {sizes.stack}")
+        progress(f"{board.name}: linked {what} with its test harness and inputs: flash "
+                 f"{sizes.flash_bytes} bytes, RAM {sizes.static_ram_bytes} bytes + "
+                 f"{sizes.stack} reserved for the stack")
     return Firmware(board, elf, sizes)
 
 

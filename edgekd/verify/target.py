@@ -25,7 +25,8 @@ from edgekd.shapes import graph_macs
 from edgekd.verify.boards import Board, load_board
 from edgekd.verify.firmware import Progress, stderr_progress
 from edgekd.verify.host import (
-    Mismatch, VerifyResult, load_graph, random_inputs, tflm_can_run,
+    TFLM_NOT_INSTALLED, Mismatch, VerifyResult, load_graph, random_inputs, tflm_can_run,
+    tflm_installed,
 )
 from edgekd.verify.qemu import BoardResult, verify_on_board
 
@@ -53,8 +54,9 @@ class BoardVerifyResult(VerifyResult):
                    if self.instructions_per_mac is not None else "")
         return (super().summary() +
                 f"\n{self.target}: {self.instructions['mean']:,.0f} instructions/inference "
-                f"(±{self.instructions['error']}){per_mac}; flash {self.flash_bytes} bytes, "
-                f"RAM {self.ram_bytes} bytes (stack {self.stack_bytes})")
+                f"(±{self.instructions['error']}){per_mac}; flash {self.flash_bytes} bytes "
+                f"without the test inputs, RAM {self.ram_bytes} bytes (measured stack "
+                f"{self.stack_bytes} included)")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class PreparedModel:
     weights_bytes: int
     macs: int
     tflm_arena_bytes: int | None
+    oracles_not_run: tuple[str, ...] = ()  # e.g. TFLM when tflite-micro is not installed
+    oracle_crash: str | None = None  # why TFLM gave no expected outputs (it crashed)
 
     def default_timeout_s(self) -> float:
         """Seconds a run of all inputs may take before it counts as a hang."""
@@ -93,11 +97,19 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
                else _input_batch(graph, inputs))
     expected = {"reference": np.stack([run(graph, sample)[0] for sample in samples])}
     tflm_arena = None
-    if tflite_path is not None and tflm and tflm_can_run(graph):
-        from edgekd.verify.tflm import run_tflm, tflm_arena_bytes
+    not_run = ()
+    oracle_crash = None
+    if tflite_path is not None and tflm and tflm_can_run(graph) and not tflm_installed():
+        not_run = (TFLM_NOT_INSTALLED,)
+    elif tflite_path is not None and tflm and tflm_can_run(graph):
+        from edgekd.verify.isolated import OracleCrashed
+        from edgekd.verify.tflm import tflm_oracle
 
-        expected["tflm"] = run_tflm(tflite_path, samples)[0].reshape(expected["reference"].shape)
-        tflm_arena = tflm_arena_bytes(tflite_path)
+        try:
+            outputs, tflm_arena = tflm_oracle(tflite_path, samples, every_tensor=False)
+            expected["tflm"] = outputs[0].reshape(expected["reference"].shape)
+        except OracleCrashed as crash:
+            oracle_crash = crash.args[0].split(": ", 1)[-1]
     generated = generate_model(graph, name)
     label = str(model) if not isinstance(model, Graph) else graph.name
     with tempfile.TemporaryDirectory(prefix=f"edgekd-{name}-") as scratch:
@@ -107,7 +119,8 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
                             inputs=samples, expected=expected,
                             arena_bytes=generated.plan.arena_bytes,
                             weights_bytes=generated.weights_bytes, macs=graph_macs(graph),
-                            tflm_arena_bytes=tflm_arena)
+                            tflm_arena_bytes=tflm_arena, oracles_not_run=not_run,
+                            oracle_crash=oracle_crash)
 
 
 def run_prepared(prepared: PreparedModel, board: Board | str, timeout_s: float | None = None,
@@ -226,6 +239,8 @@ def _board_verify_result(prepared: PreparedModel, board: Board,
     bad: set[int] = set()
     first: Mismatch | None = None
     output_name = prepared.graph.outputs[0]
+    if prepared.oracle_crash:
+        compared.append(f"tflm: not compared, {prepared.oracle_crash}")
     for against, expected in prepared.expected.items():
         compared.append(f"{against}: outputs")
         differs = (result.outputs.view(np.uint8) != expected.view(np.uint8)).reshape(
@@ -243,7 +258,8 @@ def _board_verify_result(prepared: PreparedModel, board: Board,
     return BoardVerifyResult(
         model=prepared.label, target=board.name, inputs=len(prepared.inputs),
         mismatches=len(bad), bit_exact=not bad, arena_bytes=result.arena_bytes,
-        weights_bytes=prepared.weights_bytes, compared=compared,
+        weights_bytes=prepared.weights_bytes,
+        compared=compared + list(prepared.oracles_not_run),
         tflm_arena_bytes=prepared.tflm_arena_bytes, first_mismatch=first,
         instructions={"min": result.instructions_min, "max": result.instructions_max,
                       "mean": mean, "error": result.instruction_error},

@@ -1,7 +1,8 @@
 """The oracle: run a .tflite in TensorFlow Lite Micro's reference kernels.
 
-edgekd's reference and generated C must reproduce these bytes exactly. ``tflite-micro`` is a
-test extra, so it is imported only inside the functions that need it.
+edgekd's reference and generated C must reproduce these bytes exactly. ``tflite-micro`` is
+the ``oracle`` extra (nightly builds for Linux x86-64 only), so it is imported only inside
+the functions that need it; without it verify still checks the numpy reference and says so.
 """
 from __future__ import annotations
 
@@ -22,6 +23,15 @@ from edgekd.errors import EdgeKDError, ModelFormatError
 _FIRST_ARENA_BYTES = 64 * 1024
 _MAX_ARENA_BYTES = 1 << 30
 _ARENA_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+# How verify reports the oracle it could not run.
+NOT_INSTALLED = "tflm: not run (tflite-micro is not installed: pip install 'edgekd[oracle]')"
+
+
+def tflm_installed() -> bool:
+    """Whether the tflite-micro package (the second oracle) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("tflite_micro") is not None
 
 
 def run_tflm(model: bytes | str | os.PathLike,
@@ -84,6 +94,21 @@ def tflm_arena_bytes(model: bytes | str | os.PathLike) -> int:
     if match is None:
         raise EdgeKDError(f"{label}: TFLM printed no arena total: {_one_line(captured.text)}")
     return int(match.group(1))
+
+
+def tflm_oracle(model: str | os.PathLike, inputs: np.ndarray, every_tensor: bool
+                ) -> tuple[dict[str, np.ndarray] | list[np.ndarray], int]:
+    """(``run_tflm_tensors`` or ``run_tflm``, ``tflm_arena_bytes``) of ``model``, run in a
+    child process (edgekd/verify/isolated.py): a crash inside TFLM raises OracleCrashed
+    instead of killing the caller."""
+    from edgekd.verify.isolated import call_isolated
+
+    return call_isolated(_oracle, str(model), inputs, every_tensor, label=str(model))
+
+
+def _oracle(model: str, inputs: np.ndarray, every_tensor: bool):
+    run = run_tflm_tensors if every_tensor else run_tflm
+    return run(model, inputs), tflm_arena_bytes(model)
 
 
 def _model_bytes(model) -> tuple[bytes, str]:

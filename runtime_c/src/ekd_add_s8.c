@@ -8,18 +8,6 @@
 #include "ekd_fixedpoint.h"
 #include "ekd_validate.h"
 
-/* Multipliers below one (shift <= 0), and a headroom that keeps |x + offset| * 2^left_shift
- * (at most 382 * 2^22) in int32; TFLM uses left_shift 20 for int8. */
-static int ekd_add_params_valid(const ekd_add_params *p)
-{
-    return ekd_offset_valid(p->input1_offset) && ekd_offset_valid(p->input2_offset) &&
-           ekd_offset_valid(p->output_offset) && p->left_shift >= 0 && p->left_shift <= 22 &&
-           p->input1_shift >= EKD_SHIFT_MIN && p->input1_shift <= 0 &&
-           p->input2_shift >= EKD_SHIFT_MIN && p->input2_shift <= 0 &&
-           p->output_shift >= EKD_SHIFT_MIN && p->output_shift <= 0 &&
-           ekd_activation_valid(p->activation_min, p->activation_max);
-}
-
 ekd_status ekd_add_s8(const ekd_add_params *params, int32_t size,
                       const int8_t *input1, const int8_t *input2, int8_t *output)
 {

@@ -11,18 +11,6 @@
 #include "ekd_mve_fixedpoint.h"
 #include "ekd_validate.h"
 
-/* The checks of ekd_add_s8: multipliers below one and a headroom that keeps
- * |x + offset| * 2^left_shift in int32. */
-static int ekd_add_mve_params_valid(const ekd_add_params *p)
-{
-    return ekd_offset_valid(p->input1_offset) && ekd_offset_valid(p->input2_offset) &&
-           ekd_offset_valid(p->output_offset) && p->left_shift >= 0 && p->left_shift <= 22 &&
-           p->input1_shift >= EKD_SHIFT_MIN && p->input1_shift <= 0 &&
-           p->input2_shift >= EKD_SHIFT_MIN && p->input2_shift <= 0 &&
-           p->output_shift >= EKD_SHIFT_MIN && p->output_shift <= 0 &&
-           ekd_activation_valid(p->activation_min, p->activation_max);
-}
-
 /* Everything one step needs, loop-invariant. */
 typedef struct {
     int32_t scale1, scale2; /* 2^left_shift */
@@ -55,7 +43,7 @@ ekd_status ekd_add_s8_mve(const ekd_add_params *params, int32_t size,
     int32_t i;
 
     if (params == NULL || input1 == NULL || input2 == NULL || output == NULL || size < 0 ||
-        !ekd_add_mve_params_valid(params)) {
+        !ekd_add_params_valid(params)) {
         return EKD_ERROR_ARGUMENT;
     }
     k.scale1 = (int32_t)1 << params->left_shift;

@@ -33,6 +33,19 @@ static inline int ekd_shift_valid(int32_t shift)
     return shift >= EKD_SHIFT_MIN && shift <= EKD_SHIFT_MAX;
 }
 
+/* TFLM's int8 ADD (and SUB) parameters: multipliers below one (shifts <= 0), and a
+ * headroom that keeps |x + offset| * 2^left_shift (at most 382 * 2^22) in int32; TFLM
+ * uses left_shift 20 for int8. */
+static inline int ekd_add_params_valid(const ekd_add_params *p)
+{
+    return ekd_offset_valid(p->input1_offset) && ekd_offset_valid(p->input2_offset) &&
+           ekd_offset_valid(p->output_offset) && p->left_shift >= 0 && p->left_shift <= 22 &&
+           p->input1_shift >= EKD_SHIFT_MIN && p->input1_shift <= 0 &&
+           p->input2_shift >= EKD_SHIFT_MIN && p->input2_shift <= 0 &&
+           p->output_shift >= EKD_SHIFT_MIN && p->output_shift <= 0 &&
+           ekd_activation_valid(p->activation_min, p->activation_max);
+}
+
 static inline ekd_status ekd_validate_per_channel_quant(const ekd_per_channel_quant *quant,
                                                         int32_t channels)
 {

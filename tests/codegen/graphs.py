@@ -102,6 +102,41 @@ class GraphBuilder:
         return self._node("SOFTMAX", name, [x], self.tensors[x].shape, {"beta": 1.0}, out,
                           quant=QuantParams.per_tensor(1 / 256, -128))
 
+    def reduce(self, x: str, op: str = "MEAN", axis=(1, 2), keep_dims: bool = True,
+               name: str | None = None) -> str:
+        from edgekd.shapes import reduced_shape
+
+        shape = reduced_shape(self.tensors[x].shape, tuple(axis), keep_dims)
+        quant = self.tensors[x].quant if op == "REDUCE_MAX" else None
+        return self._node(op, name, [x], shape, {"axis": tuple(axis), "keep_dims": keep_dims},
+                          quant=quant)
+
+    def arg(self, x: str, op: str = "ARG_MAX", axis: int = -1, name: str | None = None) -> str:
+        shape = self.tensors[x].shape
+        axis %= len(shape)
+        name = name or f"{op.lower()}_{len(self.nodes)}"
+        self.tensors[name] = Tensor(name, tuple(n for d, n in enumerate(shape) if d != axis),
+                                    "int32")
+        self.nodes.append(Node(op, name, [x], [name], {"axis": axis}))
+        return name
+
+    def unary(self, x: str, op: str, name: str | None = None, **attrs) -> str:
+        fixed = {"LOGISTIC": QuantParams.per_tensor(1 / 256, -128),
+                 "TANH": QuantParams.per_tensor(1 / 128, 0),
+                 "RELU6": self.tensors[x].quant}
+        return self._node(op, name, [x], self.tensors[x].shape, attrs, quant=fixed.get(op))
+
+    def binary(self, a: str, b: str, op: str, name: str | None = None, **attrs) -> str:
+        from edgekd.shapes import broadcast_shape
+
+        shape = broadcast_shape(self.tensors[a].shape, self.tensors[b].shape)
+        quant = self.tensors[a].quant if op in ("MINIMUM", "MAXIMUM") else None
+        return self._node(op, name, [a, b], shape, attrs, quant=quant)
+
+    def constant(self, name: str, shape, quant: QuantParams | None = None) -> str:
+        return self._const(name, self.rng.integers(-128, 128, shape, dtype=np.int8),
+                           quant or self._q())
+
     def build(self, output: str) -> Graph:
         return Graph(self.name, dict(self.tensors), list(self.nodes), [self.input],
                      [output]).validate()

@@ -65,7 +65,7 @@ def test_files_and_header_api():
     assert sorted(files) == ["net.c", "net.cmake", "net.h", "net_weights.c"]
     header = files["net.h"]
     arena = f"#define NET_ARENA_SIZE {generated.plan.arena_bytes}"
-    for line in ("#ifndef NET_H", arena, "#define NET_ARENA_ALIGN 16",
+    for line in ("#ifndef EDGEKD_MODEL_NET_H", arena, "#define NET_ARENA_ALIGN 16",
                  "#define NET_INPUT_SHAPE {1, 8, 6, 3}", "#define NET_INPUT_SIZE 144",
                  "#define NET_OUTPUT_ZERO_POINT (-128)", "#define NET_OUTPUT_SCALE 0.00390625f",
                  "} net_input_t;", "} net_output_t;",
@@ -146,11 +146,12 @@ def test_unsupported_dtype_names_the_layer():
 
 
 def test_constant_data_operands_are_refused():
-    g = GraphBuilder("const_add", (1, 2, 2, 4))
+    g = GraphBuilder("const_op", (1, 2, 2, 4))
     a = g.conv(g.input, 4)
     g._const("c", np.ones((1, 2, 2, 4), dtype=np.int8), g.tensors[a].quant)
-    graph = g.build(g._node("ADD", "add", [a, "c"], (1, 2, 2, 4), {"activation": "NONE"}))
-    with pytest.raises(UnsupportedError, match=r"layer 1 \(ADD 'add'\): .*constant data"):
+    g.binary(a, "c", "ADD", activation="NONE")  # a binary op's constant operand is an array
+    graph = g.build(g._node("RELU", "relu", ["c"], (1, 2, 2, 4), {}))
+    with pytest.raises(UnsupportedError, match=r"layer 2 \(RELU 'relu'\): .*constant data"):
         generate(graph, "net")
 
 

@@ -33,11 +33,26 @@ def residual_net():
     return g.build(g.fully_connected(g.reshape(g.pool(d, size=(16, 16)), (1, 32)), 10))
 
 
+def math_net():
+    """Every arithmetic and activation template: table activations, reductions, broadcasts
+    with a constant operand, the broadcast ADD and an int32 ARG_MAX output."""
+    g = GraphBuilder("math", (1, 6, 5, 8), 3)
+    x = g.conv(g.input, 8)
+    gate = g.unary(g.reduce(x, "MEAN", (1, 2), keep_dims=True), "LOGISTIC")
+    y = g.unary(g.binary(x, gate, "MUL", activation="NONE"), "HARD_SWISH")
+    y = g.binary(y, g.reduce(y, "SUM", (0, 2), keep_dims=True), "SUB", activation="RELU")
+    c = g.constant("c", (8,), g.tensors[y].quant)
+    y = g.binary(g.binary(y, c, "MAXIMUM"), c, "ADD", activation="NONE")
+    y = g.binary(y, g.constant("alpha", (1, 1, 8)), "PRELU")
+    return g.build(g.arg(g.reduce(y, "REDUCE_MAX", (1,), keep_dims=False), "ARG_MAX"))
+
+
 def graphs():
     yield from ((key, lambda key=key: load_model(mlperf_model(key))) for key in
                 sorted(MLPERF_MODELS))
     yield "small_cnn", small_cnn
     yield "residual", residual_net
+    yield "math", math_net
 
 
 def compilers() -> list[tuple[str, list[str]]]:

@@ -118,13 +118,13 @@ def test_an_unsupported_opset_is_an_error(tmp_path):
 def test_an_unsupported_op_names_the_node_and_lists_the_supported_ops(tmp_path):
     b = GraphBuilder()
     b.node("Conv", ["input", b.constant("w", np.ones((2, 1, 3, 3), np.float32))], "conv")
-    b.node("Sigmoid", ["conv"], "output")
+    b.node("Erf", ["conv"], "output")
     path = tmp_path / "m.onnx"
     path.write_bytes(b.model(["output"]))
     with pytest.raises(UnsupportedError) as info:
         load_model(path, calib="digits")
     message = str(info.value)
-    assert message.startswith(f"{path}: node 'output_node' (Sigmoid): unsupported op; "
+    assert message.startswith(f"{path}: node 'output_node' (Erf): unsupported op; "
                               "supported: Conv, Gemm, MatMul")
     assert "\n" not in message and "QuantizeLinear" in message
 
@@ -132,10 +132,10 @@ def test_an_unsupported_op_names_the_node_and_lists_the_supported_ops(tmp_path):
 def test_a_shape_op_on_computed_data_is_refused(tmp_path):
     b = GraphBuilder()
     b.node("Conv", ["input", b.constant("w", np.ones((2, 1, 3, 3), np.float32))], "conv")
-    b.node("Mul", ["conv", b.constant("two", np.float32(2))], "output")
+    b.node("Div", ["conv", b.constant("two", np.float32(2))], "output")
     path = tmp_path / "m.onnx"
     path.write_bytes(b.model(["output"]))
-    with pytest.raises(UnsupportedError, match=r"node 'output_node' \(Mul\): unsupported op "
+    with pytest.raises(UnsupportedError, match=r"node 'output_node' \(Div\): unsupported op "
                                                r"on computed data"):
         read_onnx(path, calib="digits")
 
@@ -222,6 +222,41 @@ def test_external_data_beyond_the_end_of_the_file_is_refused(tmp_path):
     save_with_external_data(onnx.load(str(source)), tmp_path / "m.onnx", "weights.bin")
     (tmp_path / "weights.bin").write_bytes(b"\0" * 16)
     with pytest.raises(ModelFormatError, match=r"lie outside the 16-byte file"):
+        load_onnx(tmp_path / "m.onnx")
+
+
+def _without_lengths(path, change=lambda tensor: None):
+    model = onnx.load(str(path), load_external_data=False)
+    for tensor in model.graph.initializer:
+        kept = [e for e in tensor.external_data if e.key != "length"]
+        del tensor.external_data[:]
+        tensor.external_data.extend(kept)
+        change(tensor)
+    path.write_bytes(model.SerializeToString())
+
+
+def test_external_data_reads_only_the_bytes_each_tensor_needs(tmp_path):
+    """Without lengths, each tensor reads what its type and shape take, not the rest of
+    a (here 16 GiB, sparse) file."""
+    source = export_torch(residual_net(), tmp_path / "src.onnx")
+    save_with_external_data(onnx.load(str(source)), tmp_path / "m.onnx", "weights.bin")
+    _without_lengths(tmp_path / "m.onnx")
+    os.truncate(tmp_path / "weights.bin", 16 << 30)
+    calib = digits().train.x[:20]
+    assert_equivalent(read_onnx(tmp_path / "m.onnx", calib=calib), read_onnx(source, calib=calib))
+
+
+def test_external_data_claiming_a_huge_tensor_is_refused_before_reading(tmp_path):
+    from edgekd.budgets import BudgetError
+
+    source = export_torch(residual_net(), tmp_path / "src.onnx")
+    save_with_external_data(onnx.load(str(source)), tmp_path / "m.onnx", "weights.bin")
+
+    def huge(tensor):
+        tensor.dims[:] = [1 << 20, 1 << 20]
+
+    _without_lengths(tmp_path / "m.onnx", huge)
+    with pytest.raises(BudgetError, match="EDGEKD_MAX_TENSOR_BYTES"):
         load_onnx(tmp_path / "m.onnx")
 
 

@@ -160,3 +160,36 @@ def assert_matches_tflm(graph: Graph, *batches: np.ndarray) -> None:
                 f"{graph.nodes[0].op}: sample {index}: {int(differ.sum())} of {want.size} "
                 f"values differ from TFLM, first at {np.argwhere(differ)[0].tolist()}: "
                 f"reference {got[differ][0]} vs TFLM {want[differ][0]}")
+
+
+def reduce_graph(op: str, x_shape, axis, keep_dims: bool, in_q: Quant,
+                 out_q: Quant) -> Graph:
+    """MEAN, SUM or REDUCE_MAX over ``axis`` (sorted distinct dims)."""
+    from edgekd.shapes import reduced_shape
+
+    out_shape = reduced_shape(tuple(x_shape), tuple(axis), keep_dims)
+    tensors = [_activation("x", x_shape, in_q), _activation("y", out_shape, out_q)]
+    return _graph(op, tensors, ["x"], {"axis": tuple(axis), "keep_dims": keep_dims})
+
+
+def arg_graph(op: str, x_shape, axis: int, in_q: Quant) -> Graph:
+    """ARG_MAX or ARG_MIN along ``axis``; int32 output."""
+    out_shape = tuple(n for d, n in enumerate(x_shape) if d != axis)
+    tensors = [_activation("x", x_shape, in_q), _activation("y", out_shape, None, "int32")]
+    return _graph(op, tensors, ["x"], {"axis": axis})
+
+
+def unary_graph(op: str, shape, in_q: Quant, out_q: Quant, **attrs) -> Graph:
+    """An int8 -> int8 elementwise op (activations, REQUANTIZE)."""
+    tensors = [_activation("x", shape, in_q), _activation("y", shape, out_q)]
+    return _graph(op, tensors, ["x"], attrs)
+
+
+def binary_graph(op: str, shape1, shape2, q1: Quant, q2: Quant, out_q: Quant,
+                 **attrs) -> Graph:
+    """MUL, SUB, MINIMUM or MAXIMUM of "x" and "x2", broadcast as numpy."""
+    from edgekd.shapes import broadcast_shape
+
+    tensors = [_activation("x", shape1, q1), _activation("x2", shape2, q2),
+               _activation("y", broadcast_shape(tuple(shape1), tuple(shape2)), out_q)]
+    return _graph(op, tensors, ["x", "x2"], attrs)

@@ -16,6 +16,21 @@ seeds = st.integers(0, 2**32 - 1)
 log2_multipliers = st.floats(-24.0, 0.0)
 
 
+@st.composite
+def broadcast_cases(draw, max_dim: int = 5):
+    """Two operand shapes that broadcast (numpy's rules) to an output of up to 4 dims;
+    half the time the first is the output's shape (the common case in models)."""
+    out = draw(st.lists(st.integers(1, max_dim), min_size=1, max_size=4).map(tuple))
+
+    def operand():
+        rank = draw(st.integers(1, len(out)))
+        return tuple(n if draw(st.booleans()) else 1 for n in out[len(out) - rank:])
+    first, second = operand(), operand()
+    if draw(st.booleans()):
+        first = out
+    return first, second
+
+
 def output_scale(in_scale: float, weight_scale: float, log2_multiplier: float) -> float:
     """The output scale that gives the layer the drawn effective multiplier, but at least
     1e-8: below about 3e-9 the RELU6 bound overflows int32 and TFLM rejects the model

@@ -190,3 +190,47 @@ class RuntimeKernels:
                                                 self.ptr("float", out))
         self.check(status, "ekd_dequantize_s8_f32")
         return out
+
+    # -- arithmetic and activations (geometry from edgekd/codegen/geometry.py) ----------
+
+    def lut(self, table: np.ndarray, x: np.ndarray) -> np.ndarray:
+        table = np.ascontiguousarray(table, dtype=np.int8)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        out = np.empty_like(x)
+        self.check(self.lib.ekd_lut_s8(self.ptr("int8_t", table), x.size, self.ptr("int8_t", x),
+                                       self.ptr("int8_t", out)), "ekd_lut_s8")
+        return out
+
+    def reduce(self, kernel: str, params: dict | None, x: np.ndarray, axis,
+               out_shape, out_dtype=np.int8) -> np.ndarray:
+        """ekd_reduce_sum_s8 (``params``: ekd_reduce_params fields), ekd_reduce_max_s8 or
+        ekd_arg_{max,min}_s8 (``params`` None)."""
+        from edgekd.codegen.geometry import reduce_shape
+
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        out = np.empty(out_shape, dtype=out_dtype)
+        shape = self.ffi.new("ekd_reduce_shape *", reduce_shape(x.shape, tuple(axis)))
+        args = [shape, self.ptr("int8_t", x),
+                self.ptr("int32_t" if out_dtype == np.int32 else "int8_t", out)]
+        if params is not None:
+            args.insert(0, self.ffi.new("ekd_reduce_params *", params))
+        self.check(getattr(self.lib, kernel)(*args), kernel)
+        return out
+
+    def broadcast(self, kernel: str, struct: str | None, params: dict | None,
+                  x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+        """A broadcasting binary kernel (ekd_mul_s8, ekd_sub_s8, ekd_prelu_s8,
+        ekd_minimum_s8, ekd_maximum_s8); ``struct`` names its parameter type."""
+        from edgekd.codegen.geometry import broadcast_shape
+        from edgekd.shapes import broadcast_shape as broadcast_dims
+
+        x1 = np.ascontiguousarray(x1, dtype=np.int8)
+        x2 = np.ascontiguousarray(x2, dtype=np.int8)
+        out = np.empty(broadcast_dims(x1.shape, x2.shape), dtype=np.int8)
+        shape = self.ffi.new("ekd_broadcast_shape *",
+                             broadcast_shape(x1.shape, x2.shape, out.shape))
+        args = [shape, self.ptr("int8_t", x1), self.ptr("int8_t", x2), self.ptr("int8_t", out)]
+        if struct is not None:
+            args.insert(0, self.ffi.new(f"{struct} *", params))
+        self.check(getattr(self.lib, kernel)(*args), kernel)
+        return out

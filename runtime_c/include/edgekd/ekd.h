@@ -45,7 +45,8 @@ extern "C" {
 typedef enum {
     EKD_OK = 0,
     /* Arguments no valid model produces: a null pointer, a dimension below 1,
-     * inconsistent dimensions, a shift outside [-31, 30], a zero-point offset outside
+     * inconsistent dimensions, a shift outside [-31, 1024] (the optimized and Helium
+     * kernels: [-31, 30]; an ADD's: [-31, 0]), a zero-point offset outside
      * [-255, 255], an activation range outside int8. Checked before any output is
      * written; data-dependent failures (an AVERAGE_POOL_2D window with no input value
      * in it, as in TFLM) may leave the output partly written. */
@@ -68,7 +69,8 @@ typedef struct {
 } ekd_context;
 
 /* Requantization of int32 accumulators, one (multiplier, shift) per output channel:
- * out = MultiplyByQuantizedMultiplier(acc, multiplier[c], shift[c]); shift > 0 is left. */
+ * out = MultiplyByQuantizedMultiplier(acc, multiplier[c], shift[c]); shift > 0 is left
+ * (from 31 on, by shift % 32, as TFLM's host build computes it: ekd_fixedpoint.h). */
 typedef struct {
     const int32_t *multiplier;
     const int32_t *shift;
@@ -120,6 +122,48 @@ typedef struct {
     int32_t input_left_shift;
     int32_t diff_min;
 } ekd_softmax_params;
+
+/* TFLM's int8 MEAN and SUM: out = clamp(MultiplyByQuantizedMultiplier(sum + sum_offset,
+ * multiplier, shift) + output_offset) over the int32 (wrapping) sum of the reduced
+ * values; sum_offset is -(input zero point) x count, MEAN's 1/count folded into the
+ * multiplier offline. */
+typedef struct {
+    int32_t sum_offset;
+    int32_t multiplier, shift;
+    int32_t output_offset;
+} ekd_reduce_params;
+
+/* A reduction's geometry: the input read as kept dims x reduced dims, each up to four
+ * (adjacent dims merged offline, unused ones 1 with stride 0), strides in elements of the
+ * input. The output holds the kept dims in order, outermost first. */
+typedef struct {
+    int32_t kept[4], kept_stride[4];
+    int32_t reduced[4], reduced_stride[4];
+} ekd_reduce_shape;
+
+/* TFLM's int8 MUL: out = clamp(MultiplyByQuantizedMultiplier((x1 + input1_offset) *
+ * (x2 + input2_offset), output_multiplier, output_shift) + output_offset). */
+typedef struct {
+    int32_t input1_offset, input2_offset;
+    int32_t output_offset, output_multiplier, output_shift;
+    int32_t activation_min, activation_max;
+} ekd_mul_params;
+
+/* TFLM's int8 PRELU: x + input_offset >= 0 is rescaled by (output_multiplier_1, _shift_1);
+ * below, its product with alpha + alpha_offset by (output_multiplier_2, _shift_2). */
+typedef struct {
+    int32_t input_offset, alpha_offset, output_offset;
+    int32_t output_multiplier_1, output_shift_1;
+    int32_t output_multiplier_2, output_shift_2;
+} ekd_prelu_params;
+
+/* A broadcasting binary op's geometry: the output's dims (up to four, adjacent dims
+ * merged offline, unused ones 1) and each input's stride per dim in elements (0 where
+ * that input is broadcast). */
+typedef struct {
+    int32_t dims[4];
+    int32_t stride1[4], stride2[4];
+} ekd_broadcast_shape;
 
 /* Bytes of scratch a kernel needs for these shapes (0 for the portable kernels). */
 int32_t ekd_conv2d_s8_scratch_size(const ekd_dims *input_dims, const ekd_dims *filter_dims,
@@ -298,6 +342,43 @@ ekd_status ekd_add_fast_s8(const ekd_add_params *params, int32_t size,
 /* Softmax over the last dimension: `rows` rows of `depth` values. */
 ekd_status ekd_softmax_s8(const ekd_softmax_params *params, int32_t rows, int32_t depth,
                           const int8_t *input, int8_t *output);
+
+/* Every int8 -> int8 elementwise activation (LOGISTIC, TANH, HARD_SWISH, RELU, RELU6,
+ * LEAKY_RELU) and REQUANTIZE: output[i] = table[input[i] + 128], the 256-entry table
+ * computed offline from the op's reference arithmetic. Output may alias input. */
+ekd_status ekd_lut_s8(const int8_t *table, int32_t size, const int8_t *input,
+                      int8_t *output);
+
+/* MEAN and SUM over the reduced dims of `shape`. */
+ekd_status ekd_reduce_sum_s8(const ekd_reduce_params *params, const ekd_reduce_shape *shape,
+                             const int8_t *input, int8_t *output);
+/* REDUCE_MAX (input and output share one quantization). */
+ekd_status ekd_reduce_max_s8(const ekd_reduce_shape *shape, const int8_t *input,
+                             int8_t *output);
+/* ARG_MAX and ARG_MIN along the one reduced dim of `shape` (reduced[3]); the first index
+ * of the extreme value, as TFLM. */
+ekd_status ekd_arg_max_s8(const ekd_reduce_shape *shape, const int8_t *input,
+                          int32_t *output);
+ekd_status ekd_arg_min_s8(const ekd_reduce_shape *shape, const int8_t *input,
+                          int32_t *output);
+
+/* Broadcasting binary ops (TFLite's rules, up to 4-D). Output may alias an input that
+ * is not broadcast. SUB takes ADD's parameters (TFLM's SUB arithmetic is ADD's with a
+ * difference). MINIMUM and MAXIMUM compare codes: inputs and output share a scale. */
+ekd_status ekd_mul_s8(const ekd_mul_params *params, const ekd_broadcast_shape *shape,
+                      const int8_t *input1, const int8_t *input2, int8_t *output);
+ekd_status ekd_sub_s8(const ekd_add_params *params, const ekd_broadcast_shape *shape,
+                      const int8_t *input1, const int8_t *input2, int8_t *output);
+/* ADD as ekd_add_s8, broadcasting (the generated code calls it where the inputs' shapes
+ * differ or one is a constant). */
+ekd_status ekd_add_broadcast_s8(const ekd_add_params *params, const ekd_broadcast_shape *shape,
+                                const int8_t *input1, const int8_t *input2, int8_t *output);
+ekd_status ekd_prelu_s8(const ekd_prelu_params *params, const ekd_broadcast_shape *shape,
+                        const int8_t *input, const int8_t *alpha, int8_t *output);
+ekd_status ekd_minimum_s8(const ekd_broadcast_shape *shape, const int8_t *input1,
+                          const int8_t *input2, int8_t *output);
+ekd_status ekd_maximum_s8(const ekd_broadcast_shape *shape, const int8_t *input1,
+                          const int8_t *input2, int8_t *output);
 
 /* Model boundary: float -> int8 (round half away from zero, as TFLM) and back. */
 ekd_status ekd_quantize_f32_s8(float scale, int32_t zero_point, int32_t size,
