@@ -19,9 +19,9 @@ from tests.reference.lstm_model import LstmCase, lstm_model
 from tests.reference.strategies import quants, seeds
 
 CORPUS = SHARED / "models" / "corpus"
-# Corpus models whose every op edgekd runs; dtln (LOGISTIC) and keras_lstm_mnist_uint8
-# (uint8 QUANTIZE at the edges) wait for those ops.
-LSTM_MODELS = ("mnist_lstm_int8", "micro_speech_lstm")
+# Corpus models whose every op edgekd runs; keras_lstm_mnist_uint8 (uint8 QUANTIZE at
+# the edges) waits for uint8 edges.
+LSTM_MODELS = ("mnist_lstm_int8", "micro_speech_lstm", "dtln_noise_suppression")
 
 
 def _corpus(name: str):
