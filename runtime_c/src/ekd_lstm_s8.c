@@ -11,8 +11,6 @@
  * (hidden at its zero point, cell at 0) on every call and live in the scratch buffer:
  * 4 gate rows of int16, the cell row of int16, the hidden row of int8 (per batch row).
  */
-#include <string.h>
-
 #include "edgekd/ekd.h"
 #include "ekd_fixedpoint.h"
 
@@ -160,8 +158,10 @@ ekd_status ekd_lstm_s8(const ekd_context *ctx, const ekd_lstm_params *params,
     gates = (int16_t *)ctx->buf;
     cell = gates + kGates * rows;
     hidden = (int8_t *)(cell + rows);
-    memset(cell, 0, (size_t)rows * sizeof(int16_t));
-    memset(hidden, (int)(uint8_t)(int8_t)p->hidden_zero_point, (size_t)rows);
+    for (u = 0; u < rows; ++u) { /* no C library: the runtime is freestanding */
+        cell[u] = 0;
+        hidden[u] = (int8_t)p->hidden_zero_point;
+    }
 
     for (t = 0; t < p->time_steps; ++t) {
         for (b = 0; b < p->batch; ++b) {
