@@ -28,6 +28,7 @@ from tflite.utils import BUILTIN_OPCODE2NAME
 
 from edgekd.atomic import atomic_file
 from edgekd.errors import EdgeKDError, GraphError, ModelFormatError, UnsupportedError
+from edgekd.frontends.tflite_lstm import read_lstm
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 
 SCHEMA_VERSION = 3
@@ -49,6 +50,7 @@ SUPPORTED_OPS: dict[int, str] = {
     _BUILTIN.SOFTMAX: "SOFTMAX",
     _BUILTIN.QUANTIZE: "QUANTIZE",
     _BUILTIN.DEQUANTIZE: "DEQUANTIZE",
+    _BUILTIN.UNIDIRECTIONAL_SEQUENCE_LSTM: "UNIDIRECTIONAL_SEQUENCE_LSTM",
     _BUILTIN.MEAN: "MEAN",
     _BUILTIN.SUM: "SUM",
     _BUILTIN.REDUCE_MAX: "REDUCE_MAX",
@@ -396,6 +398,9 @@ class _Reader:
                                    f"{', '.join(sorted(SUPPORTED_OPS.values()))}")
         in_idx = self._int_vector(op, "Inputs", where)
         out_idx = self._int_vector(op, "Outputs", where)
+        if ir_op == "UNIDIRECTIONAL_SEQUENCE_LSTM":  # 24 inputs, two state tensors
+            node = read_lstm(self, op, in_idx, out_idx, where)
+            return node, self.raw_names[out_idx[0]].split(";")[0] or f"lstm_{index}"
         while in_idx and in_idx[-1] == -1:
             in_idx.pop()  # absent trailing optional inputs (bias)
         low, high = _INPUT_COUNTS[ir_op]
