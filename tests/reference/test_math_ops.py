@@ -121,7 +121,9 @@ def test_relu6_matches_tflm(in_q):
 @given(shapes_=broadcast_cases(), q1=quants, q2=quants, data=st.data(), seed=seeds)
 @settings(max_examples=120, deadline=None)
 def test_mul_matches_tflm(shapes_, q1, q2, data, seed):
-    out_scale = _scale_near(data.draw, q1[0] * q2[0] * 128, 8.0)
+    # At least 1e-8: below about 3e-9 the RELU6 bound overflows int32 and TFLM (and the
+    # reference) refuse the model.
+    out_scale = max(_scale_near(data.draw, q1[0] * q2[0] * 128, 8.0), 1e-8)
     graph = binary_graph("MUL", *shapes_, q1, q2, (out_scale, data.draw(zero_points)),
                          activation=data.draw(activations))
     rng = np.random.default_rng(seed)
@@ -190,3 +192,12 @@ def test_mul_of_thousands_of_channels_matches_tflm():
                          (0.02, 10), activation="NONE")
     assert_matches_tflm(graph, int8_batch(rng, (1, 2, 2, 2048), samples=1),
                         int8_batch(rng, (1, 1, 1, 2048), samples=1))
+
+
+def test_hard_swish_output_multiplier_on_an_int16_rounding_boundary():
+    # hires / output scale is 0.011841536 in float32, whose Q31 multiplier is exactly
+    # 24833.5 * 2^16: TFLM's int16 multiplier is 24833 (the double quotient), not 24834.
+    out_scale = float(np.float32(2.0 ** -0.6))
+    graph = unary_graph("HARD_SWISH", (2, 128), (1.0, -128), (out_scale, -128))
+    assert prepare_hard_swish(graph, graph.nodes[0]).output_multiplier == 24833
+    assert_matches_tflm(graph, _every_code())
