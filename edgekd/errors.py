@@ -80,3 +80,10 @@ class VerificationError(EdgeKDError):
     """Generated code ran but did not produce the reference's bytes, hung or faulted."""
 
     exit_code = EXIT_MISMATCH
+
+
+class InternalError(EdgeKDError):
+    """edgekd caught itself about to produce something it cannot prove right (an arena
+    plan that may overwrite a byte still needed): a bug in edgekd, not in the input."""
+
+    exit_code = EXIT_INTERNAL

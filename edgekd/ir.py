@@ -49,6 +49,7 @@ from typing import Iterator
 
 import numpy as np
 
+from edgekd.budgets import TENSOR
 from edgekd.errors import GraphError
 from edgekd.shapes import check_node  # shape rules live beside the ops they describe
 
@@ -250,6 +251,9 @@ class Graph:
             for t in (*self.node_inputs(node), *self.node_outputs(node)):
                 if t is not None and t.dtype not in DTYPES:
                     raise GraphError(f"{where}: tensor {t.name!r} has dtype {t.dtype}")
+                if t is not None:  # before anything computes it (edgekd/budgets.py)
+                    TENSOR.check(f"{where}: tensor {t.name!r}", t.nbytes,
+                                 f"{t.dtype} {list(t.shape)}")
                 if t is not None and t.is_constant and tuple(t.data.shape) != t.shape:
                     raise GraphError(f"{where}: constant {t.name!r} holds data of shape "
                                      f"{tuple(t.data.shape)}, declared {t.shape}")

@@ -32,6 +32,18 @@ _MIN_CUT = 12  # room for a few characters plus the 7-character hash suffix
 
 _INVALID = re.compile(r"[^A-Za-z0-9]+")
 
+# The C runtime's namespaces (ekd_*, EKD_*, edgekd/, EDGEKD_*): a model name there could
+# define a symbol, macro or include guard the runtime has or will have. Generated include
+# guards live under EDGEKD_MODEL_, which the runtime never uses.
+RESERVED_MODEL_PREFIXES = ("ekd", "edgekd")
+
+
+def reserved_model_name(name: str) -> bool:
+    """Whether a model name (the prefix of every generated symbol) lies in the runtime's
+    namespace: ``ekd``, ``edgekd``, or either followed by ``_``, in any case."""
+    lowered = name.lower()
+    return any(lowered == p or lowered.startswith(p + "_") for p in RESERVED_MODEL_PREFIXES)
+
 
 def c_identifier(name: str, fallback: str = "t", max_len: int = MAX_IDENTIFIER) -> str:
     """A valid, non-reserved C identifier derived from ``name`` (any string).

@@ -10,7 +10,13 @@ Each kernel states its write order as a ``RasterOrder``:
 - ``group``: at most this many consecutive output pixels are in flight at once;
 - ``reads_first``: whether all reads of a group happen before its first write (a
   kernel that holds a pixel in registers or scratch), or reads and writes interleave
-  (a kernel that writes each channel once computed, while later channels still read).
+  (a kernel that writes each channel once computed, while later channels still read);
+- ``channel_major``: whether the kernel sweeps the pixels once per group of channels
+  (``ekd_depthwise_conv2d_fast_s8``: four channels through every pixel, then the next
+  four) instead of once for all. Such a sweep stays clear of the channels later sweeps
+  still read only when the lead is a whole number of pixels, so the lead is rounded up
+  to a multiple of the pixel's bytes as well as of the arena alignment
+  (``kernels.inplace_lead``).
 
 For output pixels ``0 .. N-1`` let ``low(a)`` be the lowest input pixel read by any
 output pixel ``>= a``. Then, with ``Ci`` and ``Co`` the input and output bytes per pixel:
@@ -35,10 +41,11 @@ import numpy as np
 @dataclass(frozen=True)
 class RasterOrder:
     """A kernel's write order: raster order, ``group`` pixels in flight, reads first or
-    interleaved (see the module docstring)."""
+    interleaved, one sweep or one per channel group (see the module docstring)."""
 
     group: int
     reads_first: bool
+    channel_major: bool = False
 
 
 @dataclass(frozen=True)

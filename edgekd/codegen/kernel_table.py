@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from edgekd.codegen import optimized
 from edgekd.codegen.inplace import RasterOrder
+from edgekd.codegen.ranges import fast_shifts
 from edgekd.ir import Graph, Node
 from edgekd.registry import op_spec
 from edgekd.shapes import is_broadcast_add
@@ -75,6 +76,12 @@ class Layer:
         """A 1x1 convolution without padding."""
         _, kh, kw, _ = self.filter_shape
         return kh == 1 and kw == 1 and self.params.pad_h == 0 and self.params.pad_w == 0
+
+    @cached_property
+    def fast_shifts(self) -> bool:
+        """Whether the Helium and optimized kernels take its requantization shifts (none
+        above 30; codegen/ranges.py): else only the portable kernel runs the layer."""
+        return fast_shifts(self.params)
 
     @cached_property
     def fast(self) -> bool:
@@ -172,12 +179,12 @@ KERNELS: tuple[Kernel, ...] = (
     # CONV_2D. Helium 1x1: up to 64 channels a pixel stays in registers; beyond, four
     # pixels are copied to scratch; either way read before written.
     Kernel("ekd_conv2d_1x1_s8_mve", "CONV_2D", MVE, "ekd_conv2d_1x1_s8_mve.c",
-           accepts=lambda l: l.pointwise,
+           accepts=lambda l: l.pointwise and l.fast_shifts,
            scratch=lambda l: 0 if l.in_c <= 64 else 4 * _round16(l.depth),
            order=lambda l: RasterOrder(1 if l.in_c <= 64 else 4, reads_first=True),
            filter=lambda l: l.packing, bias=_fixed("folded")),
     Kernel("ekd_conv2d_s8_mve", "CONV_2D", MVE, "ekd_conv2d_s8_mve.c",
-           accepts=lambda l: not l.pointwise, scratch=_mve_conv_scratch,
+           accepts=lambda l: not l.pointwise and l.fast_shifts, scratch=_mve_conv_scratch,
            order=_order(4, True), filter=lambda l: l.packing, bias=_fixed("folded")),
     # Winograd writes two 2x2 tiles at a time, after their reads; when it writes output
     # pixel q, pixels from q - out_w + 1 on (the rest of the tile row) may still read.
@@ -209,11 +216,14 @@ KERNELS: tuple[Kernel, ...] = (
     # DEPTHWISE_CONV_2D: each pixel's channels four at a time, later channels' reads to come.
     Kernel("ekd_depthwise_conv2d_s8_mve", "DEPTHWISE_CONV_2D", MVE,
            "ekd_depthwise_conv2d_s8_mve.c",
-           accepts=lambda l: l.node.attrs.get("depth_multiplier", 1) == 1,
+           accepts=lambda l: l.node.attrs.get("depth_multiplier", 1) == 1 and l.fast_shifts,
            scratch=lambda l: _round16(l.graph.tensor(l.node.inputs[0]).shape[3]),
            order=_order(1, False), filter=_fixed("packed4"), bias=_fixed("folded")),
+    # The fast depthwise kernel sweeps the pixels once per group of four channels (one
+    # channel at a time for a group of fewer): a lead of whole pixels (inplace.py).
     Kernel("ekd_depthwise_conv2d_fast_s8", "DEPTHWISE_CONV_2D", None,
-           "ekd_depthwise_conv2d_fast_s8.c", accepts=lambda l: l.fast, order=_order(1, False)),
+           "ekd_depthwise_conv2d_fast_s8.c", accepts=lambda l: l.fast,
+           order=lambda l: RasterOrder(1, False, channel_major=True)),
     Kernel("ekd_depthwise_conv2d_s8", "DEPTHWISE_CONV_2D", None, "ekd_depthwise_conv2d_s8.c",
            order=_order(1, False)),
     Kernel("ekd_avgpool_s8_mve", "AVERAGE_POOL_2D", MVE, "ekd_avgpool_s8_mve.c",

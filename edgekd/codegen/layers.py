@@ -18,6 +18,7 @@ from edgekd.codegen import kernels
 from edgekd.codegen.prepare import LayerRecord, layer_record
 from edgekd.codegen.residual import conv_of, residual_of
 from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
+from edgekd.codegen.ranges import range_problem
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node, Tensor
 from edgekd.registry import op_spec
@@ -179,8 +180,10 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                              if graph.tensor(n).is_constant})
     # A fused layer's convolution requantizes to its own output first (fusion.py).
     p = record.params
+    _check_ranges(where, p)
     if residual:
         add = record.residual_params
+        _check_ranges(where, add)
         if residual.conv_operand == 1:  # the kernels take the convolution as input 1
             add = _swap_add_inputs(add)
         layer.residual_params = _struct_fields(add)
@@ -253,6 +256,13 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                            placement.nbytes))
     layer.poison = plan.dead_after(index)
     return layer
+
+
+def _check_ranges(where: str, params) -> None:
+    """Refuse parameters the C runtime would refuse at every call (codegen/ranges.py)."""
+    problem = range_problem(params) if params is not None else None
+    if problem:
+        raise UnsupportedError(f"{where}: {problem}, which the C runtime does not take")
 
 
 def _elementwise(layer: LayerCode, record: LayerRecord, plan: ArenaPlan, prefix: str,

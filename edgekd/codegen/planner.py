@@ -227,6 +227,7 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
     # Offset of each tensor from the start of its storage group's buffer (0 unless a
     # layer writes over its input at a lead).
     rel = {name: 0 for name in names}
+    members = {name: [name] for name in names}  # group root -> its tensors
 
     def merge(keep: str, into: str, delta: int = 0) -> None:
         """One buffer for both groups, ``into`` at ``delta`` bytes from ``keep``."""
@@ -234,9 +235,9 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
             return
         a, b = groups.pop(find(into)), groups[find(keep)]
         shift = rel[keep] + delta - rel[into]
-        for name in names:
-            if find(name) == a.root:
-                rel[name] += shift
+        for name in members[a.root]:
+            rel[name] += shift
+        members[b.root] += members.pop(a.root)
         parent[a.root] = b.root
         b.first, b.last = min(a.first, b.first), max(a.last, b.last)
         b.nbytes = max(a.nbytes, b.nbytes)
@@ -261,7 +262,8 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
             if graph.tensor(name).is_constant:
                 continue
             g = groups[find(name)]
-            if g.location == ARENA and g.last == step and g.nbytes == out.nbytes:
+            if (g.location == ARENA and g.last == step and g.nbytes == out.nbytes
+                    and _read_once(graph, node, name, find)):
                 merge(name, node.outputs[0])
                 break
     for step, node in enumerate(graph.nodes if overlap is not None else ()):
@@ -272,7 +274,7 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
             continue
         a, b = groups[find(source)], groups[find(target)]
         if (a is b or a.location != ARENA or b.location != ARENA or a.last != step
-                or b.first != step):
+                or b.first != step or not _read_once(graph, node, source, find)):
             continue
         lead = overlap(graph, step, node)
         # A lead as long as the output gains no byte, and would only tie the two down.
@@ -285,10 +287,10 @@ def _plan(graph: Graph, scratch_bytes, overlap, io_in_arena: bool) -> ArenaPlan:
     for g in groups.values():
         if (g.location != ARENA and not io_in_arena) or g.nbytes <= 0:
             continue
-        members = [n for n in names if find(n) == g.root and graph.tensor(n).nbytes > 0]
-        base[g.root] = min(rel[n] for n in members)
+        held = [n for n in members[g.root] if graph.tensor(n).nbytes > 0]
+        base[g.root] = min(rel[n] for n in held)
         parts = sorted({(rel[n] - base[g.root], align_up(graph.tensor(n).nbytes),
-                         *lifetimes[n]) for n in members})
+                         *lifetimes[n]) for n in held})
         items.append((f"t:{g.root}", tuple(_merge_parts(parts))))
     items += [(f"s:{layer}", ((0, align_up(size), layer, layer),))
               for layer, size in scratch.items() if size > 0]
@@ -328,6 +330,16 @@ def _elementwise_inputs(node: Node) -> list[str]:
     if "residual" in node.attrs:
         return [node.inputs[3]]
     return []
+
+
+def _read_once(graph: Graph, node: Node, name: str, find: Callable[[str], str]) -> bool:
+    """Whether ``name``'s bytes are read by ``node`` through that one operand only. A layer
+    may write over an input it reads in one known order (element for element, or a
+    window in raster order), not over one it also reads another way: the convolution of
+    ``ADD(x, CONV(x))`` fused reads ``x`` as its window and as its skip."""
+    group = find(name)
+    operands = [n for n in node.inputs if n and not graph.tensor(n).is_constant]
+    return sum(find(n) == group for n in operands) == 1
 
 
 def _scratch_sizes(graph: Graph, scratch_bytes) -> dict[int, int]:
@@ -376,10 +388,10 @@ _ORDERS = (
 
 def _best_placement(items: list[_Item]) -> tuple[dict[str, int], int]:
     best: tuple[dict[str, int], int] | None = None
+    extents = {key: _extent((key, parts)) for key, parts in items}
     for order in _ORDERS:
-        offsets = _place_greedy(sorted(items, key=lambda it: order(it, _extent(it))))
-        total = max((offsets[key] + _extent((key, parts))[0] for key, parts in items),
-                    default=0)
+        offsets = _place_greedy(sorted(items, key=lambda it: order(it, extents[it[0]])))
+        total = max((offsets[key] + extents[key][0] for key, _ in items), default=0)
         if best is None or total < best[1]:
             best = offsets, total
     return best
@@ -390,11 +402,18 @@ def _place_greedy(items: list[_Item]) -> dict[str, int]:
     time (the smallest gap that holds it, lowest offset on ties), else on top of them; an
     item of several parts at the lowest offset where no part meets a placed one."""
     placed: list[tuple[int, int, int, int]] = []  # offset, bytes, first, last
+    live_at: dict[int, list[int]] = {}  # step -> indices of the placed parts live then
     offsets: dict[str, int] = {}
+
+    def live_between(first: int, last: int) -> list[tuple[int, int, int, int]]:
+        """The placed parts live at some step of first..last (each once)."""
+        found = {i for step in range(first, last + 1) for i in live_at.get(step, ())}
+        return [placed[i] for i in sorted(found)]
+
     for key, parts in items:
         if len(parts) == 1 and parts[0][0] == 0:
             _, size, first, last = parts[0]
-            conflicts = sorted((o, s) for o, s, f, l in placed if f <= last and first <= l)
+            conflicts = sorted((o, s) for o, s, _, _ in live_between(first, last))
             best_offset, best_gap, cursor = None, None, 0
             for offset, used in conflicts:
                 gap = offset - cursor
@@ -404,9 +423,14 @@ def _place_greedy(items: list[_Item]) -> dict[str, int]:
             if best_offset is None:
                 best_offset = cursor
         else:
-            best_offset = _lowest_fit(parts, placed)
+            # Only parts live at the same time constrain it (and give candidate offsets).
+            best_offset = _lowest_fit(parts, live_between(min(p[2] for p in parts),
+                                                          max(p[3] for p in parts)))
         offsets[key] = best_offset
-        placed += [(best_offset + o, s, f, l) for o, s, f, l in parts]
+        for o, s, f, l in parts:
+            for step in range(f, l + 1):
+                live_at.setdefault(step, []).append(len(placed))
+            placed.append((best_offset + o, s, f, l))
     return offsets
 
 
@@ -427,8 +451,26 @@ def _lower_bound(items: list[_Item], steps: int) -> int:
         spans = [(o, o + s) for o, s, f, l in parts if f <= step <= l]
         return max(e for _, e in spans) - min(o for o, _ in spans) if spans else 0
 
-    return max((sum(live(parts, step) for _, parts in items) for step in range(steps)),
-               default=0)
+    if steps <= 0:
+        return 0
+    total = [0] * (steps + 1)  # differences: bytes that start (or stop) being live
+    for _, parts in items:
+        if len(parts) == 1:
+            _, size, first, last = parts[0]
+            first, last = max(first, 0), min(last, steps - 1)
+            if first <= last:
+                total[first] += size
+                total[last + 1] -= size
+            continue
+        for step in range(max(0, min(p[2] for p in parts)),
+                          min(steps - 1, max(p[3] for p in parts)) + 1):
+            total[step] += live(parts, step)
+            total[step + 1] -= live(parts, step)
+    best = running = 0
+    for step in range(steps):
+        running += total[step]
+        best = max(best, running)
+    return best
 
 
 def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:

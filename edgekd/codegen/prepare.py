@@ -15,6 +15,7 @@ share the records of the layers they did not change.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -23,6 +24,7 @@ from edgekd.codegen import kernel_table
 from edgekd.codegen.residual import conv_of, residual_of
 from edgekd.codegen.inplace import Window, raster_lead
 from edgekd.codegen.kernel_table import KernelVariant, Layer
+from edgekd.codegen.planner import ALIGNMENT
 from edgekd.ir import Graph, Node
 
 WINDOW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
@@ -123,15 +125,20 @@ class LayerRecord:
 
 
 def variants_lead(window: Window | None, variants) -> int | None:
-    """The lead valid for every one of ``variants`` (None: some has no write order)."""
+    """The lead valid for every one of ``variants`` (None: some has no write order),
+    whole pixels long where a kernel sweeps the pixels once per channel group."""
     if window is None:
         return None
-    leads = []
+    leads, unit = [], 1
     for variant in variants:
         if variant.order is None:
             return None
         leads.append(raster_lead(window, variant.order))
-    return max(0, *leads) if leads else None
+        if variant.order.channel_major:  # a whole number of pixels (inplace.py)
+            unit = math.lcm(window.in_shape[3], ALIGNMENT)
+    if not leads:
+        return None
+    return -(-max(0, *leads) // unit) * unit
 
 
 # node id -> (node, tensor table, kernel table, record); the objects are kept so that no

@@ -7,6 +7,8 @@ files: nothing depends on dict order, time, paths or the host.
 """
 from __future__ import annotations
 
+import glob
+import hashlib
 import os
 import shutil
 import tempfile
@@ -16,12 +18,16 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from edgekd.codegen.identifiers import IdentifierScope, c_comment_name, c_identifier
+from edgekd.atomic import exchange
+from edgekd.codegen.identifiers import (
+    IdentifierScope, c_comment_name, c_identifier, reserved_model_name,
+)
 from edgekd.codegen.prepare import forget, layer_record
 from edgekd.codegen.choice import generator_graph, plan_for
 from edgekd.codegen.layers import (
     C_TYPES, LayerCode, WeightArray, arena_pointer, c_float, guard_weights, layer_code,
 )
+from edgekd.codegen.plan_check import check_plan
 from edgekd.codegen.planner import ALIGNMENT, ARENA, INPUT, ArenaPlan, align_up
 from edgekd.errors import EdgeKDError, GraphError
 from edgekd.ir import Graph, Tensor
@@ -66,10 +72,15 @@ class GeneratedModel:
 
 
 def model_identifier(name: str) -> str:
-    """``name`` if it is a valid C identifier to prefix the model's symbols, else an error."""
+    """``name`` if it is a valid C identifier to prefix the model's symbols, outside the
+    runtime's namespace (identifiers.reserved_model_name), else an error."""
     if c_identifier(name) != name:
         raise EdgeKDError(f"model name {name!r} is not a C identifier; "
                           f"use e.g. {c_identifier(name, fallback='model')!r}")
+    if reserved_model_name(name):
+        raise EdgeKDError(f"model name {name!r} is reserved: names ekd, edgekd and those "
+                          "beginning ekd_ or edgekd_ belong to the C runtime; choose another "
+                          "(--name, or rename the file)")
     return name
 
 
@@ -81,7 +92,9 @@ def generate(graph: Graph, name: str, plan: ArenaPlan | None = None) -> dict[str
 def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> GeneratedModel:
     """As ``generate``, also returning the plan, layers and weights it used.
 
-    ``plan`` overrides the planner (tests use it to check that a wrong plan is caught).
+    ``plan`` overrides the planner and skips the plan's proof (tests use it to check that
+    a wrong plan is caught); the planner's own plan is refused with ``InternalError``
+    unless codegen/plan_check.py proves it safe.
     """
     name = model_identifier(name)
     graph.validate()
@@ -92,6 +105,7 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
     graph = generator_graph(graph)
     if plan is None:
         plan = plan_for(graph)
+        check_plan(graph, plan)
     weights: dict[str, WeightArray] = {}
     layers = [layer_code(graph, plan, index, node, name, weights)
               for index, node in enumerate(graph.nodes)]
@@ -127,6 +141,7 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
         f"{name}_weights.c": env.get_template("weights.c.j2").render(context),
         f"{name}.cmake": env.get_template("model.cmake.j2").render(context),
     }
+    files = _stamped(files, name)
     activations = [graph.tensor(t) for t in plan.tensors]
     return GeneratedModel(name, files, graph, plan, layers, weight_list,
                           tensor_dtypes={t.name: np.dtype(t.dtype) for t in activations},
@@ -134,39 +149,100 @@ def generate_model(graph: Graph, name: str, plan: ArenaPlan | None = None) -> Ge
                           portable_arena_bytes=portable_arena_bytes)
 
 
+def _stamped(files: dict[str, str], name: str) -> dict[str, str]:
+    """The files with one generation stamp (a hash of them all) defined in the header and
+    checked by each C file: sources of two compiles mixed in one folder do not build."""
+    digest = hashlib.sha256()
+    for filename in sorted(files):
+        digest.update(filename.encode() + b"\0" + files[filename].encode() + b"\0")
+    macro = f"{name.upper()}_GENERATION"
+    stamp = f"0x{digest.hexdigest()[:8]}u"
+    guard = f"#define EDGEKD_MODEL_{name.upper()}_H\n"
+    header = files[f"{name}.h"]
+    stamped = {**files, f"{name}.h": header.replace(
+        guard, f"{guard}\n/* This compile's stamp: every generated .c file checks it. */\n"
+               f"#define {macro} {stamp}\n", 1)}
+    check = (f"\n#if {macro} != {stamp}\n#error \"{name}.h and this file come from "
+             f"different edgekd compiles: compile the model again\"\n#endif\n")
+    for filename in (f"{name}.c", f"{name}_weights.c"):
+        stamped[filename] = files[filename] + check
+    return stamped
+
+
 def write_sources(graph: Graph, out_dir: str | os.PathLike, name: str,
                   plan: ArenaPlan | None = None) -> GeneratedModel:
     """Generate and write the sources into ``out_dir``; returns what was generated.
 
-    The files are first written to a temporary folder beside ``out_dir``: a new
-    ``out_dir`` appears whole by one rename; in an existing one each file is replaced by a
-    rename (other files there are left alone), so no file is ever half written.
+    ``out_dir`` holds either the previous complete set of files or the new one, never a
+    mix, whenever the process stops (``write_files``).
     """
     model = generate_model(graph, name, plan)
     write_files(model, out_dir)
     return model
 
 
+STAGING_TAG = ".edgekd-staging."
+
+
 def write_files(model: GeneratedModel, out_dir: str | os.PathLike) -> None:
-    """Write generated files into ``out_dir`` as ``write_sources`` describes."""
+    """Write generated files into ``out_dir``, as a whole.
+
+    The files are written into a staging folder beside ``out_dir`` (named with this
+    process's id), which then takes ``out_dir``'s place in one step: a rename where
+    there is no ``out_dir`` yet, an atomic exchange (Linux renameat2) where it holds
+    nothing but an earlier compile's files of this model, the old files then deleted.
+    Where ``out_dir`` holds other files too (or the file system cannot exchange), each
+    file is replaced by a rename, and the generation stamp every C file checks
+    (``_stamped``) stops a mixed set from building. Staging folders left by killed
+    compiles are deleted; compiles into one place at once each leave a complete set.
+    """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise EdgeKDError(f"{out}: exists and is not a directory")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    _remove_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{STAGING_TAG}{os.getpid()}.",
+                                    dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would otherwise become out_dir's mode
     try:
         for filename, text in model.files.items():
-            (staging / filename).write_text(text, encoding="ascii")
-        if out.exists():
-            for filename in model.files:
-                os.replace(staging / filename, out / filename)
-        else:
-            os.replace(staging, out)
+            with open(staging / filename, "w", encoding="ascii") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+        if not out.exists():
+            try:
+                os.rename(staging, out)
+                return
+            except OSError:  # another compile made it first: replace its files below
+                pass
+        if set(os.listdir(out)) <= set(model.files) and exchange(staging, out):
+            return  # the finally clause deletes the old files, now in staging
+        for filename in model.files:
+            os.replace(staging / filename, out / filename)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Delete staging folders of ``out`` whose compile is no longer running."""
+    prefix = f".{out.name}{STAGING_TAG}"
+    for entry in out.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = entry.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _environment() -> Environment:

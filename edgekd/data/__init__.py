@@ -126,6 +126,9 @@ def _from_npz(path: Path, val_fraction: float, test_fraction: float) -> Dataset:
     if not path.is_file():
         raise EdgeKDError(f"{path}: no such file")
     try:
+        from edgekd.arrays import check_npz
+
+        check_npz(path)
         with np.load(path, allow_pickle=False) as data:
             if "x" not in data:
                 raise EdgeKDError(f"{path}: no array named 'x' (found: {', '.join(data.files)})")

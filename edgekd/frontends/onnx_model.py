@@ -229,9 +229,13 @@ class _Loader:
     # -- external data ------------------------------------------------------------------
 
     def load_external_data(self, model) -> None:
-        """Read tensors stored in side files, only from inside the model's folder."""
+        """Read tensors stored in side files, only from inside the model's folder, and only
+        the bytes each tensor's shape and type need, within the budgets (edgekd/budgets.py)."""
         import onnx
 
+        from edgekd.budgets import EXTERNAL, TENSOR
+
+        total = 0
         for tensor in _tensors(model.graph):
             if tensor.data_location != onnx.TensorProto.EXTERNAL:
                 continue
@@ -246,16 +250,40 @@ class _Loader:
                 length = int(info["length"]) if "length" in info else None
             except ValueError:
                 raise self.fail(f"{what}: offset/length are not integers") from None
+            needed = self.external_bytes(tensor, what)
+            if length is not None and length != needed:
+                raise self.fail(f"{what}: length {length}, but its type and shape need "
+                                f"{needed} bytes")
+            TENSOR.check(f"{self.label}: {what}", needed)
+            total += needed
+            EXTERNAL.check(self.label, total, "the external data")
             size = file.stat().st_size
-            if offset < 0 or offset > size or (length is not None
-                                               and (length < 0 or offset + length > size)):
-                raise self.fail(f"{what}: bytes {offset}+{length} lie outside the "
+            if offset < 0 or offset + needed > size:
+                raise self.fail(f"{what}: bytes {offset}+{needed} lie outside the "
                                 f"{size}-byte file")
             with open(file, "rb") as f:
                 f.seek(offset)
-                tensor.raw_data = f.read(size - offset if length is None else length)
+                tensor.raw_data = f.read(needed)
             tensor.data_location = onnx.TensorProto.DEFAULT
             del tensor.external_data[:]
+
+    def external_bytes(self, tensor, what: str) -> int:
+        """The bytes a tensor's type and shape take."""
+        import onnx
+
+        if tensor.data_type == onnx.TensorProto.STRING:
+            raise self.fail(f"{what}: strings cannot be stored externally")
+        try:
+            itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            raise self.fail(f"{what}: data type {tensor.data_type} cannot be stored "
+                            "externally") from None
+        count = 1
+        for extent in tensor.dims:
+            if extent < 0:
+                raise self.fail(f"{what}: negative dimension {extent}")
+            count *= int(extent)
+        return count * itemsize
 
     def external_file(self, location: str, what: str) -> Path:
         if (not location or "\x00" in location or PurePosixPath(location).is_absolute()

@@ -96,10 +96,12 @@ def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
-    left = np.maximum(shift, 0)
+    # TFLM computes x * (1 << left) in int32; valid models never overflow it, and when they
+    # do the hardware wraps, so the reference wraps too. From shift 31 on the shift itself
+    # is undefined in C; TFLM's host build (the oracle) takes the count modulo 32, and so
+    # does edgekd everywhere (runtime_c/src/ekd_fixedpoint.h).
+    left = np.maximum(shift, 0) % 32
     right = np.maximum(-shift, 0)
-    # C computes x * (1 << left) in int32; valid models never overflow it, and when they do
-    # the hardware wraps, so the reference wraps too.
     shifted = wrap_int32(x * (np.int64(1) << left))
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 

@@ -83,15 +83,17 @@ def compile_module(name: str, cdef: str, sources: Sequence[Path | str],
                    define_macros: Sequence[tuple[str, str | None]] = (),
                    workdir: Path | str | None = None,
                    *, preamble: str | None = None,
-                   extra_link_args: Sequence[str] = ()) -> tuple[Any, Any]:
+                   extra_link_args: Sequence[str] = (),
+                   extra_objects: Sequence[Path] = ()) -> tuple[Any, Any]:
     """Build (or reuse) a cffi extension from C sources and import it; return (ffi, lib).
 
     ``cdef`` declares what Python may call. ``preamble`` is the C text at the top of the
     generated module (usually ``#include`` lines that make ``cdef``'s declarations
     visible); by default it is ``<stdint.h>`` followed by ``cdef`` itself, which suits
     plain function prototypes. ``extra_link_args`` go to the shared-library link (e.g.
-    ``-fsanitize=undefined``). Raises ToolchainError with the compiler's first error line
-    when the build fails.
+    ``-fsanitize=undefined``). ``extra_objects`` are linked in as they are (a
+    ``compile_archive`` result: the runtime compiled once for every model). Raises
+    ToolchainError with the compiler's first error line when the build fails.
     """
     sources = [Path(s).resolve() for s in sources]
     include_dirs = [Path(d).resolve() for d in include_dirs]
@@ -99,8 +101,8 @@ def compile_module(name: str, cdef: str, sources: Sequence[Path | str],
         preamble = "#include <stdint.h>\n" + cdef
     # Python's own CFLAGS carry -fwrapv; the firmware build does not, so neither may the
     # host build that stands in for it.
-    flags = _BuildFlags(("-fno-wrapv", *extra_compile_args), tuple(extra_link_args),
-                        tuple(define_macros))
+    flags = _BuildFlags(("-fno-wrapv", *extra_compile_args),
+                        (*extra_link_args, *map(str, extra_objects)), tuple(define_macros))
     digest = _input_digest(name, cdef, preamble, sources, include_dirs, flags)
     module_name = f"_{re.sub(r'[^0-9A-Za-z_]', '_', name)}_{digest[:16]}"
     if module_name in _loaded:
@@ -116,6 +118,42 @@ def compile_module(name: str, cdef: str, sources: Sequence[Path | str],
     module = _import_from_path(module_name, target)
     _loaded[module_name] = module
     return module.ffi, module.lib
+
+
+def compile_archive(name: str, sources: Sequence[Path | str],
+                    include_dirs: Sequence[Path | str], extra_compile_args: Sequence[str] = (),
+                    define_macros: Sequence[tuple[str, str | None]] = (),
+                    workdir: Path | str | None = None) -> Path:
+    """A static library of ``sources``, compiled (position-independent, with the flags a
+    ``compile_module`` build uses) once per content and flags, and cached beside the
+    modules; its path names its digest, so modules linking it rebuild when it changes."""
+    from setuptools._distutils import ccompiler, sysconfig
+
+    sources = [Path(s).resolve() for s in sources]
+    include_dirs = [Path(d).resolve() for d in include_dirs]
+    flags = _BuildFlags(("-fno-wrapv", *extra_compile_args), (), tuple(define_macros))
+    digest = _input_digest(name, "", "", sources, include_dirs, flags)
+    build_dir = Path(workdir) if workdir is not None else _default_cache_dir()
+    target = build_dir / f"lib{name}_{digest[:16]}.a"
+    if target.is_file():
+        return target
+    build_dir.mkdir(parents=True, exist_ok=True)
+    compiler = ccompiler.new_compiler()
+    sysconfig.customize_compiler(compiler)
+    with tempfile.TemporaryDirectory(dir=build_dir, prefix=f".{target.stem}-") as tmp:
+        log = Path(tmp) / "compiler.log"
+        try:
+            with _output_redirected_to(log):
+                objects = compiler.compile(
+                    [str(s) for s in sources], output_dir=tmp,
+                    include_dirs=[str(d) for d in include_dirs],
+                    macros=list(flags.define_macros), extra_postargs=list(flags.compile_args))
+                compiler.create_static_lib(objects, target.stem[3:], output_dir=tmp)
+        except Exception as e:
+            raise ToolchainError(
+                f"{name}: C compilation failed: {_first_error_line(log, e)}") from None
+        os.replace(Path(tmp) / target.name, target)
+    return target
 
 
 def _default_cache_dir() -> Path:

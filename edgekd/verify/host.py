@@ -23,11 +23,13 @@ import numpy as np
 from edgekd.codegen import default_model_name
 from edgekd.codegen.planner import INPUT, OUTPUT
 from edgekd.codegen.render import GeneratedModel, generate_model, model_identifier, write_files
+from edgekd.budgets import BATCH
 from edgekd.errors import EdgeKDError, VerificationError
 from edgekd.ir import Graph
 from edgekd.verify.tflm import NOT_INSTALLED as TFLM_NOT_INSTALLED, tflm_installed
 from edgekd.verify.cffi_build import (
-    RUNTIME_HEADER, RUNTIME_INCLUDE, compile_module, header_cdef, runtime_sources,
+    RUNTIME_HEADER, RUNTIME_INCLUDE, compile_archive, compile_module, header_cdef,
+    runtime_sources,
 )
 
 GUARD_BYTES = 64  # after the arena: written by nothing, checked after every inference
@@ -102,6 +104,7 @@ def random_inputs(graph: Graph, count: int, seed: int = 0) -> np.ndarray:
     if count < 1:
         raise EdgeKDError(f"graph {graph.name!r}: need at least one input, got {count}")
     tensor = graph.tensor(graph.inputs[0])
+    BATCH.check(f"graph {graph.name!r}", count * tensor.nbytes, f"{count} inputs")
     rng = np.random.default_rng(seed)
     shape = (count, *tensor.shape)
     if tensor.dtype == "int8":
@@ -132,6 +135,10 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     if generated is None:
         generated = generate_model(graph, name)
     samples = _input_batch(graph, inputs, seed)
+    # Every tensor of every sample is kept, by the C's taps and by the reference.
+    BATCH.check(str(model) if tflite_path else f"graph {graph.name!r}",
+                2 * len(samples) * sum(p.nbytes for p in generated.plan.tensors.values()),
+                f"{len(samples)} samples of every tensor")
     harness = build_host_harness(generated, poison=poison)
     c_tensors = harness.run(samples)
 
@@ -147,16 +154,21 @@ def verify_host(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 200
     elif tflite_path is not None and tflm and not tflm_installed():
         compared.append(TFLM_NOT_INSTALLED)
     elif tflite_path is not None and tflm:
-        from edgekd.verify.tflm import run_tflm_tensors, tflm_arena_bytes
+        from edgekd.verify.isolated import OracleCrashed
+        from edgekd.verify.tflm import tflm_oracle
 
-        tflm_tensors = run_tflm_tensors(tflite_path, samples)
-        oracles["tflm"] = {t: v for t, v in tflm_tensors.items() if t in c_tensors}
-        missing = [t for t in (*graph.outputs, *_pre_softmax(graph)) if t not in oracles["tflm"]]
-        if missing:
-            raise VerificationError(f"{tflite_path}: TFLM reports no tensor {missing[0]!r}")
-        compared.append(f"tflm: {len(oracles['tflm'])} tensors incl. outputs"
-                        + (" and pre-softmax logits" if _pre_softmax(graph) else ""))
-        tflm_arena = tflm_arena_bytes(tflite_path)
+        try:
+            tflm_tensors, tflm_arena = tflm_oracle(tflite_path, samples, every_tensor=True)
+        except OracleCrashed as crash:
+            compared.append(f"tflm: not compared, {crash.args[0].split(': ', 1)[-1]}")
+        else:
+            oracles["tflm"] = {t: v for t, v in tflm_tensors.items() if t in c_tensors}
+            missing = [t for t in (*graph.outputs, *_pre_softmax(graph))
+                       if t not in oracles["tflm"]]
+            if missing:
+                raise VerificationError(f"{tflite_path}: TFLM reports no tensor {missing[0]!r}")
+            compared.append(f"tflm: {len(oracles['tflm'])} tensors incl. outputs"
+                            + (" and pre-softmax logits" if _pre_softmax(graph) else ""))
 
     bad_samples, first = _compare(generated, c_tensors, oracles)
     return VerifyResult(
@@ -211,6 +223,8 @@ def _compare(generated: GeneratedModel, c_tensors: dict[str, np.ndarray],
             if got.dtype != expected.dtype:
                 raise VerificationError(f"tensor {tensor!r}: {against} gives {expected.dtype}, "
                                         f"C gives {got.dtype}")
+            # Bytes compared: a float reference tensor may be a strided view.
+            got, expected = np.ascontiguousarray(got), np.ascontiguousarray(expected)
             differs = (got.view(np.uint8) != expected.view(np.uint8)).reshape(len(got), -1)
             rows = np.flatnonzero(differs.any(axis=1))
             bad.update(int(r) for r in rows)
@@ -317,10 +331,15 @@ def build_host_harness(generated: GeneratedModel, poison: bool = True,
                                  ({name}_output_t *)(void *)output, arena);
         }}
     """
+    # The runtime is compiled once (per flags) for every model: a model's build compiles
+    # its own two files only.
+    runtime = compile_archive("ekd_runtime", runtime_sources(), [RUNTIME_INCLUDE],
+                              extra_compile_args=extra_compile_args)
     ffi, lib = compile_module(
-        f"ekd_host_{name}", cdef, [source_dir / f"{name}_weights.c", *runtime_sources()],
+        f"ekd_host_{name}", cdef, [source_dir / f"{name}_weights.c"],
         [source_dir, RUNTIME_INCLUDE], extra_compile_args=extra_compile_args,
-        define_macros=[("EKD_POISON", None)] if poison else [], preamble=preamble)
+        define_macros=[("EKD_POISON", None)] if poison else [], preamble=preamble,
+        extra_objects=[runtime])
     _check_scratch(generated, ffi, lib)
     return HostHarness(generated, ffi, lib)
 

@@ -28,6 +28,7 @@ from edgekd.verify.firmware import (
 )
 
 EXIT_PASS = 0  # EKD_EXIT_PASS of boards/common/ekd_board.h
+CONSOLE_FILE = "ekd_console.txt"  # EKD_CONSOLE_FILE of boards/common/cortexm_semihosting.c
 
 _FAULT_LINE = re.compile(r"^ekd:fault (\S+)(.*)$", re.M)
 _LOCKUP = re.compile(r"qemu: fatal: Lockup.*?R13=([0-9a-fA-F]+)", re.S)
@@ -59,24 +60,30 @@ def run_firmware(firmware: Firmware, timeout_s: float, *, what: str = "firmware"
     function) or when QEMU exits with another non-zero status.
     """
     board = firmware.board
-    command = board.qemu_command(firmware.elf)
+    command = board.qemu_command(Path(firmware.elf).resolve())
     if progress:
         progress(f"{board.name}: running {what} on QEMU {board.qemu_machine} "
                  f"(timeout {timeout_s:.1f} s)")
     started = time.monotonic()
-    try:
-        # subprocess.run kills QEMU (its direct child) when the timeout expires.
-        result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as expired:
-        console = (expired.output or b"").decode("utf-8", "replace")
-        raise VerificationError(
-            f"{what} on {board.name}: no result after {timeout_s:.1f} s: the firmware hangs "
-            f"(or needs a longer timeout); last output: {_tail(console)}") from None
-    except OSError as error:
-        raise EdgeKDError(f"{board.name}: cannot run {command[0]}: {error}") from None
-    seconds = time.monotonic() - started
-    console = result.stdout.decode("utf-8", "replace")
+    # QEMU runs in a folder of its own: a board with Arm semihosting writes its console to
+    # a file there (boards/common/cortexm_semihosting.c), read whole after QEMU exits, so
+    # that no record is lost however slowly this process reads QEMU's output.
+    with tempfile.TemporaryDirectory(prefix="edgekd-qemu-") as workdir:
+        console_file = Path(workdir) / CONSOLE_FILE
+        try:
+            # subprocess.run kills QEMU (its direct child) when the timeout expires.
+            result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, timeout=timeout_s,
+                                    check=False, cwd=workdir)
+        except subprocess.TimeoutExpired as expired:
+            console = _console(console_file, expired.output or b"")
+            raise VerificationError(
+                f"{what} on {board.name}: no result after {timeout_s:.1f} s: the firmware "
+                f"hangs (or needs a longer timeout); last output: {_tail(console)}") from None
+        except OSError as error:
+            raise EdgeKDError(f"{board.name}: cannot run {command[0]}: {error}") from None
+        seconds = time.monotonic() - started
+        console = _console(console_file, result.stdout)
     fault = _FAULT_LINE.search(console)
     if fault:
         raise VerificationError(f"{what} on {board.name}: {_describe_fault(firmware, fault)}")
@@ -90,6 +97,15 @@ def run_firmware(firmware: Firmware, timeout_s: float, *, what: str = "firmware"
         raise VerificationError(f"{what} on {board.name}: QEMU exited with status "
                                 f"{result.returncode}; last output: {_tail(console)}")
     return QemuRun(board.name, console, seconds)
+
+
+def _console(console_file: Path, qemu_output: bytes) -> str:
+    """What the firmware wrote to its console file (if it has one), then what QEMU
+    printed (the firmware's console on other boards, and QEMU's own messages)."""
+    text = qemu_output.decode("utf-8", "replace")
+    if console_file.is_file():
+        text = console_file.read_text("utf-8", "replace") + "\n" + text
+    return text
 
 
 def _describe_fault(firmware: Firmware, fault: re.Match) -> str:

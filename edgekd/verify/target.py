@@ -74,6 +74,7 @@ class PreparedModel:
     macs: int
     tflm_arena_bytes: int | None
     oracles_not_run: tuple[str, ...] = ()  # e.g. TFLM when tflite-micro is not installed
+    oracle_crash: str | None = None  # why TFLM gave no expected outputs (it crashed)
 
     def default_timeout_s(self) -> float:
         """Seconds a run of all inputs may take before it counts as a hang."""
@@ -97,13 +98,18 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
     expected = {"reference": np.stack([run(graph, sample)[0] for sample in samples])}
     tflm_arena = None
     not_run = ()
+    oracle_crash = None
     if tflite_path is not None and tflm and tflm_can_run(graph) and not tflm_installed():
         not_run = (TFLM_NOT_INSTALLED,)
     elif tflite_path is not None and tflm and tflm_can_run(graph):
-        from edgekd.verify.tflm import run_tflm, tflm_arena_bytes
+        from edgekd.verify.isolated import OracleCrashed
+        from edgekd.verify.tflm import tflm_oracle
 
-        expected["tflm"] = run_tflm(tflite_path, samples)[0].reshape(expected["reference"].shape)
-        tflm_arena = tflm_arena_bytes(tflite_path)
+        try:
+            outputs, tflm_arena = tflm_oracle(tflite_path, samples, every_tensor=False)
+            expected["tflm"] = outputs[0].reshape(expected["reference"].shape)
+        except OracleCrashed as crash:
+            oracle_crash = crash.args[0].split(": ", 1)[-1]
     generated = generate_model(graph, name)
     label = str(model) if not isinstance(model, Graph) else graph.name
     with tempfile.TemporaryDirectory(prefix=f"edgekd-{name}-") as scratch:
@@ -113,7 +119,8 @@ def prepared_model(model: str | os.PathLike | Graph, inputs: int | np.ndarray = 
                             inputs=samples, expected=expected,
                             arena_bytes=generated.plan.arena_bytes,
                             weights_bytes=generated.weights_bytes, macs=graph_macs(graph),
-                            tflm_arena_bytes=tflm_arena, oracles_not_run=not_run)
+                            tflm_arena_bytes=tflm_arena, oracles_not_run=not_run,
+                            oracle_crash=oracle_crash)
 
 
 def run_prepared(prepared: PreparedModel, board: Board | str, timeout_s: float | None = None,
@@ -232,6 +239,8 @@ def _board_verify_result(prepared: PreparedModel, board: Board,
     bad: set[int] = set()
     first: Mismatch | None = None
     output_name = prepared.graph.outputs[0]
+    if prepared.oracle_crash:
+        compared.append(f"tflm: not compared, {prepared.oracle_crash}")
     for against, expected in prepared.expected.items():
         compared.append(f"{against}: outputs")
         differs = (result.outputs.view(np.uint8) != expected.view(np.uint8)).reshape(

@@ -96,6 +96,21 @@ def tflm_arena_bytes(model: bytes | str | os.PathLike) -> int:
     return int(match.group(1))
 
 
+def tflm_oracle(model: str | os.PathLike, inputs: np.ndarray, every_tensor: bool
+                ) -> tuple[dict[str, np.ndarray] | list[np.ndarray], int]:
+    """(``run_tflm_tensors`` or ``run_tflm``, ``tflm_arena_bytes``) of ``model``, run in a
+    child process (edgekd/verify/isolated.py): a crash inside TFLM raises OracleCrashed
+    instead of killing the caller."""
+    from edgekd.verify.isolated import call_isolated
+
+    return call_isolated(_oracle, str(model), inputs, every_tensor, label=str(model))
+
+
+def _oracle(model: str, inputs: np.ndarray, every_tensor: bool):
+    run = run_tflm_tensors if every_tensor else run_tflm
+    return run(model, inputs), tflm_arena_bytes(model)
+
+
 def _model_bytes(model) -> tuple[bytes, str]:
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model), "<bytes>"

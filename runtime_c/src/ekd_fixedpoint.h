@@ -18,9 +18,12 @@
 #define EKD_INT32_MIN (-2147483647 - 1)
 #define EKD_INT32_MAX 2147483647
 
-/* Allowed range of a requantization shift (TFLM: -31 <= shift <= 30). */
+/* Allowed range of a requantization shift. TFLM's QuantizeMultiplier gives -31..30 for
+ * real multipliers below 2^30 (smaller than 2^-31 flush to multiplier 0), and the exponent
+ * itself, up to 1024, for larger ones (an output scale far below input x weight scale):
+ * ekd_multiply_by_quantized_multiplier defines what TFLM computes there. */
 #define EKD_SHIFT_MIN (-31)
-#define EKD_SHIFT_MAX 30
+#define EKD_SHIFT_MAX 1024
 
 static inline int32_t ekd_min_s32(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t ekd_max_s32(int32_t a, int32_t b) { return a > b ? a : b; }
@@ -105,11 +108,15 @@ static inline int32_t ekd_saturating_multiply_by_pot(int32_t x, int32_t exponent
 
 /* TFLM MultiplyByQuantizedMultiplier (double rounding): x * multiplier * 2^(shift - 31).
  * A positive shift scales x up before the high multiply, a negative one rounds it down
- * after; EKD_SHIFT_MIN <= shift <= EKD_SHIFT_MAX. */
+ * after; EKD_SHIFT_MIN <= shift <= EKD_SHIFT_MAX. TFLM scales up by x * (1 << shift),
+ * undefined in C from shift 31 on; what its build for the host (the oracle) computes, and
+ * what this does on every target, is the wrapping product with the shift count taken
+ * modulo 32 (the x86 shift instruction's rule). The kernels that take shifts > 30 are the
+ * portable ones; the code generator calls no other for such a layer. */
 static inline int32_t ekd_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier,
                                                            int32_t shift)
 {
-    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t left_shift = shift > 0 ? shift % 32 : 0;
     const int32_t right_shift = shift > 0 ? 0 : -shift;
     return ekd_rounding_divide_by_pot(
         ekd_saturating_rounding_doubling_high_mul(

@@ -65,7 +65,7 @@ def test_files_and_header_api():
     assert sorted(files) == ["net.c", "net.cmake", "net.h", "net_weights.c"]
     header = files["net.h"]
     arena = f"#define NET_ARENA_SIZE {generated.plan.arena_bytes}"
-    for line in ("#ifndef NET_H", arena, "#define NET_ARENA_ALIGN 16",
+    for line in ("#ifndef EDGEKD_MODEL_NET_H", arena, "#define NET_ARENA_ALIGN 16",
                  "#define NET_INPUT_SHAPE {1, 8, 6, 3}", "#define NET_INPUT_SIZE 144",
                  "#define NET_OUTPUT_ZERO_POINT (-128)", "#define NET_OUTPUT_SCALE 0.00390625f",
                  "} net_input_t;", "} net_output_t;",

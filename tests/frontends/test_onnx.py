@@ -225,6 +225,41 @@ def test_external_data_beyond_the_end_of_the_file_is_refused(tmp_path):
         load_onnx(tmp_path / "m.onnx")
 
 
+def _without_lengths(path, change=lambda tensor: None):
+    model = onnx.load(str(path), load_external_data=False)
+    for tensor in model.graph.initializer:
+        kept = [e for e in tensor.external_data if e.key != "length"]
+        del tensor.external_data[:]
+        tensor.external_data.extend(kept)
+        change(tensor)
+    path.write_bytes(model.SerializeToString())
+
+
+def test_external_data_reads_only_the_bytes_each_tensor_needs(tmp_path):
+    """Without lengths, each tensor reads what its type and shape take, not the rest of
+    a (here 16 GiB, sparse) file."""
+    source = export_torch(residual_net(), tmp_path / "src.onnx")
+    save_with_external_data(onnx.load(str(source)), tmp_path / "m.onnx", "weights.bin")
+    _without_lengths(tmp_path / "m.onnx")
+    os.truncate(tmp_path / "weights.bin", 16 << 30)
+    calib = digits().train.x[:20]
+    assert_equivalent(read_onnx(tmp_path / "m.onnx", calib=calib), read_onnx(source, calib=calib))
+
+
+def test_external_data_claiming_a_huge_tensor_is_refused_before_reading(tmp_path):
+    from edgekd.budgets import BudgetError
+
+    source = export_torch(residual_net(), tmp_path / "src.onnx")
+    save_with_external_data(onnx.load(str(source)), tmp_path / "m.onnx", "weights.bin")
+
+    def huge(tensor):
+        tensor.dims[:] = [1 << 20, 1 << 20]
+
+    _without_lengths(tmp_path / "m.onnx", huge)
+    with pytest.raises(BudgetError, match="EDGEKD_MAX_TENSOR_BYTES"):
+        load_onnx(tmp_path / "m.onnx")
+
+
 def test_a_model_with_two_inputs_is_refused(tmp_path):
     graph = helper.make_graph(
         [helper.make_node("Add", ["a", "b"], ["c"])], "g",

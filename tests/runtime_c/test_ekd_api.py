@@ -61,7 +61,7 @@ BAD_CONV = {
     "activation min above max": {"activation_min": 10, "activation_max": 9},
     "activation beyond int8": {"activation_max": 128},
     "input offset beyond int8 range": {"input_offset": 300},
-    "shift beyond 30": {"shift": np.full(4, 31, dtype=np.int32)},
+    "shift beyond 1024": {"shift": np.full(4, 1025, dtype=np.int32)},
     "shift below -31": {"shift": np.full(4, -32, dtype=np.int32)},
 }
 BAD_DEPTHWISE = {"depth multiplier 0": {"depth_multiplier": 0}}  # CONV_2D ignores it

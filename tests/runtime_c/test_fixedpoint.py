@@ -89,7 +89,9 @@ def test_multiply_by_quantized_multiplier(shim, seed):
     rng = np.random.default_rng(seed)
     x = int32_samples(rng)
     multiplier = rng.permutation(int32_samples(rng, low=0))
-    shift = rng.integers(-31, 31, size=x.size)
+    # Up to EKD_SHIFT_MAX: shifts from 31 on count modulo 32 (ekd_fixedpoint.h).
+    shift = np.where(rng.random(x.size) < 0.8, rng.integers(-31, 31, size=x.size),
+                     rng.integers(31, 1025, size=x.size))
     expected = requantize.multiply_by_quantized_multiplier(x, multiplier, shift)
     assert np.array_equal(c_values(shim.multiply_by_quantized_multiplier, x, multiplier, shift),
                           expected)

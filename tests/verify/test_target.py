@@ -118,7 +118,8 @@ def test_board_outputs_are_compared_with_every_oracle():
     prepared = SimpleNamespace(
         expected={"reference": expected, "tflm": tflm}, label="m.tflite", inputs=expected,
         graph=SimpleNamespace(outputs=["logits"], nodes=[None, None, None]),
-        arena_bytes=64, weights_bytes=128, tflm_arena_bytes=None, macs=1000, oracles_not_run=())
+        arena_bytes=64, weights_bytes=128, tflm_arena_bytes=None, macs=1000, oracles_not_run=(),
+        oracle_crash=None)
     board_result = BoardResult(
         board="rv32", model="m", instructions=(5000, 5002), instruction_error=1,
         flash_bytes=4000, ram_bytes=300, stack_bytes=100, arena_bytes=64, mismatches=(),

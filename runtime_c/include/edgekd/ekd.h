@@ -45,7 +45,8 @@ extern "C" {
 typedef enum {
     EKD_OK = 0,
     /* Arguments no valid model produces: a null pointer, a dimension below 1,
-     * inconsistent dimensions, a shift outside [-31, 30], a zero-point offset outside
+     * inconsistent dimensions, a shift outside [-31, 1024] (the optimized and Helium
+     * kernels: [-31, 30]; an ADD's: [-31, 0]), a zero-point offset outside
      * [-255, 255], an activation range outside int8. Checked before any output is
      * written; data-dependent failures (an AVERAGE_POOL_2D window with no input value
      * in it, as in TFLM) may leave the output partly written. */
@@ -68,7 +69,8 @@ typedef struct {
 } ekd_context;
 
 /* Requantization of int32 accumulators, one (multiplier, shift) per output channel:
- * out = MultiplyByQuantizedMultiplier(acc, multiplier[c], shift[c]); shift > 0 is left. */
+ * out = MultiplyByQuantizedMultiplier(acc, multiplier[c], shift[c]); shift > 0 is left
+ * (from 31 on, by shift % 32, as TFLM's host build computes it: ekd_fixedpoint.h). */
 typedef struct {
     const int32_t *multiplier;
     const int32_t *shift;
