@@ -264,11 +264,11 @@ def prepare_quantize(graph: Graph, node: Node) -> QuantizeParams:
 @dataclass(frozen=True)
 class ReduceSumParams:
     """MEAN and SUM (ekd_reduce_params): each output is the int32 sum of its inputs plus
-    ``sum_offset`` (minus the input zero point times the count, wrapped to int32 as TFLM's
+    ``sum_bias`` (minus the input zero point times the count, wrapped to int32 as TFLM's
     cast does), rescaled by (multiplier, shift), offset and saturated to int8. For MEAN
     the 1/count factor is folded into the multiplier as TFLM's QuantizedMeanOrSum does."""
 
-    sum_offset: int
+    sum_bias: int
     multiplier: int
     shift: int
     output_offset: int
@@ -307,7 +307,7 @@ def prepare_reduce_sum(graph: Graph, node: Node) -> ReduceSumParams:
         bits = min(count.bit_length() - 1, 32, 31 + shift)
         multiplier = (multiplier << bits) // count
         shift -= bits
-    return ReduceSumParams(sum_offset=_wrap32(-in_zp * count), multiplier=int(multiplier),
+    return ReduceSumParams(sum_bias=_wrap32(-in_zp * count), multiplier=int(multiplier),
                            shift=int(shift), output_offset=out_zp,
                            axis=tuple(node.attrs["axis"]))
 

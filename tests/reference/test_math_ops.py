@@ -163,7 +163,7 @@ def test_global_average_pool_mean_folds_one_over_count_into_the_multiplier():
     graph = reduce_graph("MEAN", (1, 4, 4, 2), (1, 2), True, (0.5, 0), (0.5, 0))
     p = prepare_reduce_sum(graph, graph.nodes[0])
     # input/output 1.0 = 2^30 * 2^(1 - 31); 16 values: 4 more bits, the quotient exact.
-    assert (p.multiplier, p.shift, p.sum_offset) == ((1 << 30) << 4 >> 4, 1 - 4, 0)
+    assert (p.multiplier, p.shift, p.sum_bias) == ((1 << 30) << 4 >> 4, 1 - 4, 0)
 
 
 @given(scale=scales)
