@@ -53,6 +53,47 @@ def digits_student() -> nn.Module:
     return DigitsCNN(width=8)
 
 
+class DSCNN(nn.Module):
+    """A depthwise-separable CNN for keyword spotting (Zhang et al., "Hello Edge", 2017) on
+    the front end's 1 x 49 x 40 log-mel features: a 9x4 stride-2 convolution (padded as
+    TFLite's SAME), `blocks` pairs of 3x3 depthwise and 1x1 pointwise convolutions (BN + ReLU
+    each), global average pooling and a linear classifier over the 12 classes."""
+
+    def __init__(self, width: int = 64, blocks: int = 4, num_classes: int = 12,
+                 in_channels: int = 1) -> None:
+        super().__init__()
+        layers = [nn.Conv2d(in_channels, width, (9, 4), stride=2, padding=(4, 1), bias=False),
+                  nn.BatchNorm2d(width), nn.ReLU()]
+        for _ in range(blocks):
+            layers += _conv_block(width, width, groups=width)
+            layers += [nn.Conv2d(width, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        x = self.pool(self.features(x))
+        return self.classifier(x.flatten(1))
+
+
+def kws_teacher() -> nn.Module:
+    """The keyword spotting teacher: DS-CNN width 160, 5 blocks, about 146 k parameters."""
+    return DSCNN(width=160, blocks=5)
+
+
+def kws_student() -> nn.Module:
+    """The keyword spotting student: width 64, 4 blocks, about 23 k parameters (28.8 KB of
+    int8 weights; its 25x20x64 activations need a 37.6 KB arena, more than a 16 KB RAM part
+    has: a model for that budget must downsample further)."""
+    return DSCNN(width=64, blocks=4)
+
+
+def kws_student_m0() -> nn.Module:
+    """A keyword spotting student for a Cortex-M0 class part: width 24, 4 blocks, about 5 k
+    parameters."""
+    return DSCNN(width=24, blocks=4)
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages edgekd's tests and demo need (cross compilers, QEMU, CMake),
+# Installs the Debian packages edgekd's tests and demo need (cross compilers, QEMU, CMake,
+# espeak-ng and sox for the generated speech-commands set),
 # only those missing. As root it runs apt-get; otherwise it prints the command and fails.
 set -euo pipefail
 packages=(
@@ -7,6 +8,7 @@ packages=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-arm-none-eabi
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   qemu-system-arm qemu-system-misc
+  espeak-ng sox
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,4 +1,5 @@
-"""Datasets: the built-in `digits`, user .npz files, and `pkg.module:function` entry points.
+"""Datasets: the built-in `digits`, keyword spotting (`kws`, `kws-small`, a Speech Commands
+folder: edgekd/data/kws.py), user .npz files, and `pkg.module:function` entry points.
 
 ``load_dataset(spec)`` returns train/val/test splits of float32 inputs laid out as the model
 takes them (N x C x H x W for images) and int64 labels (or None where a .npz has no `y`).
@@ -36,12 +37,20 @@ class Dataset:
 
 
 def load_dataset(spec: str, val_fraction: float = 0.15, test_fraction: float = 0.15) -> Dataset:
-    """`digits`, a path to a .npz with `x` (and optionally `y`), or `pkg.module:function`.
+    """`digits`, `kws`/`kws-small`/a directory (edgekd.data.kws), a path to a .npz with `x`
+    (and optionally `y`), or `pkg.module:function`.
 
     An entry point returns a Dataset, or a tuple (x, y) of arrays that is split here.
     """
     if spec == "digits":
         return digits()
+    from edgekd.data.kws import is_kws_spec, load_kws  # keyword spotting: kws, kws-small, DIR
+
+    if is_kws_spec(spec):
+        from edgekd.data.speech_commands import LABELS
+
+        name, splits = load_kws(spec)
+        return Dataset(name, *(Split(x, y) for x, y in splits), num_classes=len(LABELS))
     if spec.endswith(".npz"):
         return checked(spec, _from_npz(Path(spec), val_fraction, test_fraction))
     if ":" in spec:
@@ -54,7 +63,8 @@ def load_dataset(spec: str, val_fraction: float = 0.15, test_fraction: float = 0
                                               None if y is None else np.asarray(y, np.int64),
                                               val_fraction, test_fraction))
         raise EdgeKDError(f"{spec}: returned {type(result).__name__}; expected a Dataset or (x, y)")
-    raise EdgeKDError(f"{spec}: unknown dataset; use 'digits', a .npz file or pkg.module:function")
+    raise EdgeKDError(f"{spec}: unknown dataset; use 'digits', 'kws', 'kws-small', a Speech "
+                      "Commands folder, a .npz file or pkg.module:function")
 
 
 def checked(spec: str, dataset: Dataset) -> Dataset:
