@@ -26,7 +26,8 @@ def supported_markdown() -> str:
     for op, spec in OP_SPECS.items():
         kernel = f"`{spec.c_kernel}`" if spec.c_kernel else "none (aliases its input)"
         tflite = (op if op in builtins else "hybrid FULLY_CONNECTED"
-                  if op == "DYNAMIC_FULLY_CONNECTED" else "-")
+                  if op == "DYNAMIC_FULLY_CONNECTED" else "QUANTIZE (int8 -> int8)"
+                  if op == "REQUANTIZE" else "-")
         lines.append(f"| {op} | {tflite} | {kernel} |")
     lines += ["", "QDQ and float `.onnx` models map onto the same ops (docs/onnx.md).", "",
               "## Boards", "",

@@ -7,6 +7,9 @@ depthwise with multipliers; pools), residuals (``ADD(x, f(x))`` with f one or tw
 the convolution-of-the-skip ``ADD(x, CONV(x))``, long skips over several layers), two
 branches joined by an ADD, RESHAPEs that move nothing, and heads with FULLY_CONNECTED,
 SOFTMAX, float boundaries (QUANTIZE / DEQUANTIZE) and DYNAMIC_FULLY_CONNECTED.
+With a stream of its own, blocks of the arithmetic and activation ops (every table
+activation, MEAN/SUM/REDUCE_MAX broadcast back by SUB or ADD, a squeeze-excite MUL,
+MINIMUM/MAXIMUM, PRELU with a constant alpha) and an ARG_MAX/ARG_MIN head join in.
 Quantization is drawn widely (scales over decades, any zero point, per-channel weight
 scales over decades, dead channels, large biases), within what TFLite's int8 kernels
 accept (an ADD's output scale at least 2^-20 of twice its larger input scale is far
@@ -142,9 +145,57 @@ def random_graph(seed: int, max_blocks: int = 6) -> Graph:
         g.input, x = g.float_input(shape)
     else:
         x = g.input
+    # The arithmetic and activation blocks draw from a stream of their own, so the graphs
+    # of the other blocks stay what they were for every seed.
+    extra = np.random.default_rng([seed, 1])
     for _ in range(int(rng.integers(1, max_blocks + 1))):
         x = _block(g, rng, x)
-    return g.build(_head(g, rng, x, float_boundary))
+        if extra.random() < 0.5:
+            x = _with_rng(g, extra, _math_block, x)
+    out = _head(g, rng, x, float_boundary)
+    if g.tensors[out].dtype == "int8" and extra.random() < 0.3:
+        out = _with_rng(g, extra, lambda g, r, y: g.arg(y, str(r.choice(["ARG_MAX", "ARG_MIN"])),
+                                                      axis=int(r.integers(len(g.tensors[y].shape)))),
+                        out)
+    return g.build(out)
+
+
+def _with_rng(g: RandomGraphBuilder, rng, block, x: str) -> str:
+    """``block(g, rng, x)`` with the builder drawing its quantization from ``rng`` too."""
+    own, g.rng = g.rng, rng
+    try:
+        return block(g, rng, x)
+    finally:
+        g.rng = own
+
+
+def _math_block(g: RandomGraphBuilder, rng, x: str) -> str:
+    """An activation, a squeeze-excite gate, a reduction broadcast back, MINIMUM/MAXIMUM or
+    PRELU: every arithmetic and activation op, with TFLite's broadcasting."""
+    n, h, w, c = g.tensors[x].shape
+    scale = g.tensors[x].quant.scalar_scale
+    kind = rng.integers(-1, 5)  # activations twice as often: there are seven
+    if kind <= 0:
+        op = str(rng.choice(["LOGISTIC", "TANH", "HARD_SWISH", "RELU", "RELU6", "LEAKY_RELU",
+                             "REQUANTIZE"]))
+        attrs = {"alpha": float(rng.uniform(-1, 1))} if op == "LEAKY_RELU" else {}
+        y = g.unary(x, op, **attrs)
+        if op == "HARD_SWISH":  # TFLite needs output scale >= input scale / 128
+            g.tensors[y].quant = QuantParams.per_tensor(scale * 10 ** rng.uniform(-1, 1),
+                                                        int(rng.integers(-128, 128)))
+        return y
+    if kind == 1:  # squeeze-excite
+        gate = g.unary(g.reduce(x, "MEAN", (1, 2), keep_dims=True),
+                       str(rng.choice(["LOGISTIC", "TANH", "RELU6"])))
+        return g.binary(x, gate, "MUL", activation=_activation(rng))
+    if kind == 2:  # a reduction broadcast back: SUB or ADD
+        axis = tuple(d for d in range(4) if rng.random() < 0.5) or (3,)
+        r = g.reduce(x, str(rng.choice(["MEAN", "SUM", "REDUCE_MAX"])), axis, keep_dims=True)
+        return g.binary(x, r, str(rng.choice(["SUB", "ADD"])), activation=_activation(rng))
+    if kind == 3:
+        return g.binary(x, g.unary(x, "RELU6"), str(rng.choice(["MINIMUM", "MAXIMUM"])))
+    alpha = g.constant(f"alpha_{len(g.nodes)}", (c,) if rng.random() < 0.5 else (1, 1, 1, c))
+    return g.binary(x, alpha, "PRELU")
 
 
 def _activation(rng) -> str:

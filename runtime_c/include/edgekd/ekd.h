@@ -123,12 +123,12 @@ typedef struct {
     int32_t diff_min;
 } ekd_softmax_params;
 
-/* TFLM's int8 MEAN and SUM: out = clamp(MultiplyByQuantizedMultiplier(sum + sum_offset,
+/* TFLM's int8 MEAN and SUM: out = clamp(MultiplyByQuantizedMultiplier(sum + sum_bias,
  * multiplier, shift) + output_offset) over the int32 (wrapping) sum of the reduced
- * values; sum_offset is -(input zero point) x count, MEAN's 1/count folded into the
+ * values; sum_bias is -(input zero point) x count, MEAN's 1/count folded into the
  * multiplier offline. */
 typedef struct {
-    int32_t sum_offset;
+    int32_t sum_bias;
     int32_t multiplier, shift;
     int32_t output_offset;
 } ekd_reduce_params;
