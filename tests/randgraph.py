@@ -29,7 +29,11 @@ from tests.codegen.graphs import GraphBuilder
 # PRELU and the others, are not drawn yet).
 GENERATED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "DYNAMIC_FULLY_CONNECTED",
                  "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "RESHAPE", "SOFTMAX", "QUANTIZE",
-                 "DEQUANTIZE")
+                 "DEQUANTIZE",
+                 # the arithmetic and activation blocks (_math_block) and ARG heads
+                 "MEAN", "SUM", "REDUCE_MAX", "ARG_MAX", "ARG_MIN", "MUL", "SUB", "MINIMUM",
+                 "MAXIMUM", "PRELU", "REQUANTIZE", "RELU", "RELU6", "LEAKY_RELU", "LOGISTIC",
+                 "TANH", "HARD_SWISH")
 
 
 class RandomGraphBuilder(GraphBuilder):
