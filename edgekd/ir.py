@@ -30,6 +30,11 @@ Node attributes (``Node.attrs``), by op:
 - RESHAPE:            (none: the output tensor's shape is the new shape)
 - SOFTMAX:            beta (float)
 - QUANTIZE, DEQUANTIZE: (none)
+- UNIDIRECTIONAL_SEQUENCE_LSTM: time_major (bool), cell_clip (float, 0: none), cell_scale
+                      (the int16 cell state's power-of-two scale); inputs x [batch, time,
+                      in] (time-major: [time, batch, in]), int8 weights [units, in] x4 and
+                      [units, units] x4 and int32 biases [units] x4, gates in TFLite's order
+                      input, forget, cell, output (edgekd/reference/lstm.py)
 - REQUANTIZE:         (none) TFLite's QUANTIZE with an integer input: int8 or uint8 to int8
                       or uint8 (uint8 only at the model boundary, as converters emit it)
 - MEAN, SUM, REDUCE_MAX: axis (sorted tuple of distinct non-negative dims), keep_dims (bool)
@@ -82,6 +87,7 @@ OP_ATTRS: dict[str, tuple[str, ...]] = {
     "SOFTMAX": ("beta",),
     "QUANTIZE": (),
     "DEQUANTIZE": (),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": ("time_major", "cell_clip", "cell_scale"),
     "REQUANTIZE": (),
     "PAD": ("paddings", "pad_value"),
     "CONCATENATION": ("axis",),

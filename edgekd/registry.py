@@ -26,6 +26,7 @@ from edgekd.reference.fully_connected import fully_connected
 from edgekd.reference.layout import (
     concatenation, gather, layout_attrs, pad, strided_slice, tile, transpose,
 )
+from edgekd.reference.lstm import lstm, prepare_lstm
 from edgekd.reference.pooling import average_pool, max_pool
 from edgekd.reference.quantize import dequantize, quantize
 from edgekd.reference.reduce import arg_max, arg_min, reduce_max, reduce_sum
@@ -94,6 +95,8 @@ OP_SPECS: dict[str, OpSpec] = {spec.op: spec for spec in (
            "quantize", ("float32", "int8")),
     OpSpec("DEQUANTIZE", params.prepare_quantize, dequantize, "ekd_dequantize_s8_f32", 1,
            False, "quantize", ("int8", "float32")),
+    OpSpec("UNIDIRECTIONAL_SEQUENCE_LSTM", prepare_lstm, lstm, "ekd_lstm_s8", 13, False,
+           "lstm"),
     OpSpec("MEAN", params.prepare_reduce_sum, reduce_sum, "ekd_reduce_sum_s8", 1, True,
            "reduce"),
     OpSpec("SUM", params.prepare_reduce_sum, reduce_sum, "ekd_reduce_sum_s8", 1, True,

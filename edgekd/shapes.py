@@ -195,6 +195,8 @@ def check_node(graph: Graph, node: Node) -> None:
                     "the codes)")
     elif op in ("QUANTIZE", "DEQUANTIZE"):
         _expect(x.shape == y.shape, f"{op} changes shape {x.shape} -> {y.shape}")
+    elif op == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+        _check_lstm(x, ins[1:], y)
     elif op in LAYOUT_OPS:
         _check_layout(op, node.attrs, [t for t in ins if t is not None], y)
     if op == "REQUANTIZE":
@@ -274,6 +276,24 @@ def _check_layout(op: str, a: dict, ins: list, y) -> None:
                 f"output shape {y.shape} != {x.shape} tiled {mult}")
 
 
+def _check_lstm(x, constants, y) -> None:
+    _expect(len(constants) == 12 and all(t is not None and t.is_constant for t in constants),
+            "LSTM needs 8 constant weight matrices and 4 constant biases")
+    _expect(len(x.shape) == 3 and len(y.shape) == 3 and y.shape[:2] == x.shape[:2],
+            f"LSTM input {x.shape} and output {y.shape} must be 3-D over the same steps")
+    units, size = y.shape[2], x.shape[2]
+    for k, w in enumerate(constants[:8]):
+        cols = size if k < 4 else units
+        _expect(w.dtype == "int8" and w.shape == (units, cols),
+                f"LSTM weight {w.name!r} must be int8 [{units}, {cols}], got {w.dtype} {w.shape}")
+        _expect(w.quant is not None and w.quant.scale.size == 1
+                and w.quant.scalar_zero_point == 0,
+                f"LSTM weight {w.name!r} must be per-tensor symmetric")
+    for b in constants[8:]:
+        _expect(b.dtype == "int32" and b.shape == (units,),
+                f"LSTM bias {b.name!r} must be int32 [{units}], got {b.dtype} {b.shape}")
+
+
 def _check_dynamic_fully_connected(x, w, b, y) -> None:
     _expect(x.dtype == "float32" and y.dtype == "float32",
             f"input and output must be float32, got {x.dtype} -> {y.dtype}")
@@ -315,6 +335,9 @@ def node_macs(graph: Graph, node: Node) -> int:
     if node.op in ("FULLY_CONNECTED", "DYNAMIC_FULLY_CONNECTED"):
         w = graph.tensor(node.inputs[1])
         return graph.tensor(node.outputs[0]).size * w.shape[1]
+    if node.op == "UNIDIRECTIONAL_SEQUENCE_LSTM":  # 4 gates x (input + recurrent) per output
+        x, y = graph.tensor(node.inputs[0]), graph.tensor(node.outputs[0])
+        return y.size * 4 * (x.shape[2] + y.shape[2])
     return 0
 
 

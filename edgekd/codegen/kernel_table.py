@@ -256,6 +256,9 @@ KERNELS: tuple[Kernel, ...] = (
            accepts=lambda l: not is_broadcast_add(l.graph, l.node)),
     Kernel("ekd_add_fast_s8", "ADD", None, "ekd_add_fast_s8.c",
            accepts=lambda l: optimized.add_fast_ok(l.graph, l.node, l.params)),
+    # The LSTM keeps its gates and both states in scratch (ekd_lstm_s8_scratch_size).
+    Kernel("ekd_lstm_s8", "UNIDIRECTIONAL_SEQUENCE_LSTM", None, "ekd_lstm_s8.c",
+           scratch=lambda l: l.params.batch * l.params.units * (4 * 2 + 2 + 1)),
 )
 
 

@@ -22,6 +22,7 @@ from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
 from edgekd.codegen.ranges import range_problem
 from edgekd.errors import UnsupportedError
 from edgekd.ir import Graph, Node, Tensor
+from edgekd.reference.lstm import GATES
 from edgekd.registry import op_spec
 from edgekd.codegen import geometry
 from edgekd.reference.activations import lookup_table
@@ -230,6 +231,8 @@ def layer_code(graph: Graph, plan: ArenaPlan, index: int, node: Node, model: str
                           "filter": (w.shape[0], 1, 1, w.shape[1]),
                           "output": (batches, 1, 1, w.shape[0])}
             layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
+    elif template == "lstm":
+        _lstm(layer, graph, plan, node, p, prefix, weights)
     elif template == "dynamic_fully_connected":
         _dynamic_fully_connected(layer, graph, plan, node, p, prefix, weights)
     elif template == "pool":
@@ -330,6 +333,25 @@ def _elementwise(layer: LayerCode, record: LayerRecord, plan: ArenaPlan, prefix:
         layer.calls = _kernel_calls(record, plan, layer, prefix, weights)
     depth = y.shape[-1] if y.shape else 1
     layer.scalars = {"size": str(y.size), "rows": str(y.size // depth), "depth": str(depth)}
+
+
+def _lstm(layer: LayerCode, graph: Graph, plan: ArenaPlan, node: Node, p, prefix: str,
+          weights: dict[str, WeightArray]) -> None:
+    """The params (per-gate arrays as C initializers), the 12 constants and the scratch
+    (gates and both states) of an UNIDIRECTIONAL_SEQUENCE_LSTM layer."""
+    layer.params = [(f.name, "{ " + ", ".join(str(int(v)) for v in value) + " }"
+                     if isinstance(value, tuple) else int(value))
+                    for f in dataclasses.fields(p) for value in [getattr(p, f.name)]]
+    # One const per array (consts["bias2"]: the cell gate's bias), gates in GATES order.
+    for k, name in enumerate(node.inputs[1:]):
+        kind = ("input_weights", "recurrent_weights", "bias")[k // 4]
+        gate = GATES[k % 4]
+        t = graph.tensor(name)
+        layer.consts[f"{kind}{k % 4}"] = _const(
+            weights, graph, name, f"{prefix}_{kind}_{gate}",
+            f"layer {layer.index} {kind} of the {gate} gate {t.dtype} "
+            f"[{', '.join(map(str, t.shape))}]")
+    layer.scratch = _scratch(plan, layer.index)
 
 
 def _swap_add_inputs(p):

@@ -9,8 +9,8 @@ proves that whenever two buffers share a byte, either they are never live at onc
 they are one value (a RESHAPE that moves nothing), or the layer that reads the one while
 writing the other provably reads every byte before it overwrites it:
 
-- element for element (ADD, the broadcasting binary ops, the table activations and
-  REQUANTIZE, the skip of a fused convolution): only at the same offset;
+- element for element (ADD, the binary ops' operands of the output's shape, the table
+  activations, the skip of a fused convolution): only at the same offset;
 - a window op's data input: for every output pixel, in the write order of each kernel
   the layer may call (``KernelVariant.order``), the bytes written must lie wholly below
   or above every input byte a later step still reads (computed here by enumerating the
@@ -34,7 +34,7 @@ from edgekd.codegen.planner import ARENA, INPUT, OUTPUT, ArenaPlan
 from edgekd.codegen.prepare import WINDOW_OPS, layer_record
 from edgekd.errors import InternalError
 from edgekd.ir import Graph, Node
-from edgekd.shapes import ELEMENTWISE_BINARY_OPS, UNARY_OPS
+from edgekd.shapes import BROADCAST_OPS, UNARY_OPS
 
 # How a layer reads an operand, relative to writing its output.
 ELEMENTWISE, WINDOW, MOVE, ANY = "elementwise", "window", "move", "any"
@@ -201,7 +201,7 @@ def _handover(graph: Graph, dying: _Value, born: _Value, owner: dict[str, int]
     if not written or not slots:
         return f"layer {step} ({node.op}) does not read the one while writing the other"
     for k, name in slots:
-        role = _role(node, k)
+        role = _role(graph, node, k)
         if role == MOVE:
             continue
         if role == ELEMENTWISE and dying.offset == born.offset and dying.nbytes == born.nbytes:
@@ -216,12 +216,15 @@ def _handover(graph: Graph, dying: _Value, born: _Value, owner: dict[str, int]
     return None
 
 
-def _role(node: Node, slot: int) -> str:
+def _role(graph: Graph, node: Node, slot: int) -> str:
     """How ``node`` reads its operand ``slot`` relative to writing its output."""
     if node.op == "RESHAPE":
         return MOVE
-    if node.op == "ADD" or node.op in ELEMENTWISE_BINARY_OPS or node.op in UNARY_OPS:
-        return ELEMENTWISE  # ekd_add_s8, ekd_mul_s8 and kin, the tables of ekd_lut_s8
+    if node.op in UNARY_OPS:  # a table lookup per value
+        return ELEMENTWISE
+    if node.op in BROADCAST_OPS:  # ADD and the binary ops: an operand not broadcast
+        same = graph.tensor(node.inputs[slot]).shape == graph.tensor(node.outputs[0]).shape
+        return ELEMENTWISE if same else ANY
     if "residual" in node.attrs:
         return WINDOW if slot == 0 else ELEMENTWISE if slot == 3 else ANY
     return WINDOW if node.op in WINDOW_OPS and slot == 0 else ANY

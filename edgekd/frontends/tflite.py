@@ -32,6 +32,7 @@ from edgekd.frontends.tflite_layout import (
     LAYOUT_BUILTINS, LAYOUT_IR_OPS, LayoutReader, layout_builtin, layout_operands,
     layout_options,
 )
+from edgekd.frontends.tflite_lstm import read_lstm
 from edgekd.ir import Graph, Node, QuantParams, Tensor
 
 SCHEMA_VERSION = 3
@@ -53,6 +54,7 @@ SUPPORTED_OPS: dict[int, str] = {
     _BUILTIN.SOFTMAX: "SOFTMAX",
     _BUILTIN.QUANTIZE: "QUANTIZE",
     _BUILTIN.DEQUANTIZE: "DEQUANTIZE",
+    _BUILTIN.UNIDIRECTIONAL_SEQUENCE_LSTM: "UNIDIRECTIONAL_SEQUENCE_LSTM",
     _BUILTIN.MEAN: "MEAN",
     _BUILTIN.SUM: "SUM",
     _BUILTIN.REDUCE_MAX: "REDUCE_MAX",
@@ -508,6 +510,9 @@ class _Reader:
                                    f"{', '.join(supported_op_names())}")
         in_idx = self._int_vector(op, "Inputs", where)
         out_idx = self._int_vector(op, "Outputs", where)
+        if ir_op == "UNIDIRECTIONAL_SEQUENCE_LSTM":  # 24 inputs, two state tensors
+            node = read_lstm(self, op, in_idx, out_idx, where)
+            return node, self.raw_names[out_idx[0]].split(";")[0] or f"lstm_{index}"
         while in_idx and in_idx[-1] == -1:
             in_idx.pop()  # absent trailing optional inputs (bias)
         if ir_op is None:

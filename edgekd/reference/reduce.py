@@ -13,7 +13,7 @@ from edgekd.reference.requantize import multiply_by_quantized_multiplier, wrap_i
 
 
 def reduce_sum(p: ReduceSumParams, x: np.ndarray, out_shape: tuple[int, ...]) -> np.ndarray:
-    total = wrap_int32(x.astype(np.int64).sum(axis=p.axis) + p.sum_offset)
+    total = wrap_int32(x.astype(np.int64).sum(axis=p.axis) + p.sum_bias)
     out = multiply_by_quantized_multiplier(total, p.multiplier, p.shift) + p.output_offset
     return np.clip(out, -128, 127).astype(np.int8).reshape(out_shape)
 

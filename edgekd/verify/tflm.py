@@ -143,6 +143,9 @@ def _samples(interpreter, label: str, n_inputs: int,
 
 
 def _invoke(interpreter, label: str, sample: list[np.ndarray]) -> None:
+    # Each sample is one whole inference: reset puts variable tensors (an LSTM's hidden and
+    # cell state) back to their initial values, as the reference starts every invoke.
+    interpreter.reset()
     for k, x in enumerate(sample):
         interpreter.set_input(x, k)
     with _native_stderr() as captured:

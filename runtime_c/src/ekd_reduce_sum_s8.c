@@ -24,7 +24,7 @@ static int32_t ekd_sum_of_window(const ekd_reduce_shape *s, const int8_t *window
 static int8_t ekd_reduce_output(const ekd_reduce_params *p, int32_t sum)
 {
     const int32_t scaled = ekd_multiply_by_quantized_multiplier(
-        ekd_wrapping_add_s32(sum, p->sum_offset), p->multiplier, p->shift);
+        ekd_wrapping_add_s32(sum, p->sum_bias), p->multiplier, p->shift);
     return (int8_t)ekd_clamp_s32(ekd_wrapping_add_s32(scaled, p->output_offset), -128, 127);
 }
 

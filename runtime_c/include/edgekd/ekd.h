@@ -123,12 +123,12 @@ typedef struct {
     int32_t diff_min;
 } ekd_softmax_params;
 
-/* TFLM's int8 MEAN and SUM: out = clamp(MultiplyByQuantizedMultiplier(sum + sum_offset,
+/* TFLM's int8 MEAN and SUM: out = clamp(MultiplyByQuantizedMultiplier(sum + sum_bias,
  * multiplier, shift) + output_offset) over the int32 (wrapping) sum of the reduced
- * values; sum_offset is -(input zero point) x count, MEAN's 1/count folded into the
+ * values; sum_bias is -(input zero point) x count, MEAN's 1/count folded into the
  * multiplier offline. */
 typedef struct {
-    int32_t sum_offset;
+    int32_t sum_bias;
     int32_t multiplier, shift;
     int32_t output_offset;
 } ekd_reduce_params;
@@ -427,6 +427,34 @@ ekd_status ekd_resize_bilinear_s8(const ekd_dims *input_dims, const ekd_dims *ou
                                   const int8_t *input, int8_t *output);
 /* `bytes` bytes of the 8-bit code `value` (-128..255), e.g. PAD's border. */
 ekd_status ekd_fill_s8(int32_t value, int32_t bytes, void *destination);
+
+/* TFLM's integer UNIDIRECTIONAL_SEQUENCE_LSTM (edgekd/reference/lstm.py): int8 input,
+ * weights and output, int16 gates and cell state, both states reset on every call. Per
+ * gate, in TFLite's order input, forget, cell, output. */
+typedef struct {
+    int32_t batch, time_steps, input_size, units, time_major;
+    int32_t input_offset, hidden_offset, hidden_zero_point;
+    int32_t input_multiplier[4], input_shift[4];
+    int32_t recurrent_multiplier[4], recurrent_shift[4];
+    int32_t forget_multiplier, forget_shift;
+    int32_t update_multiplier, update_shift;
+    int32_t hidden_multiplier, hidden_shift;
+    int32_t clip_cell, cell_clip; /* clip_cell: clamp the cell to +-cell_clip */
+    int32_t cell_tanh_multiplier, cell_tanh_shift;
+} ekd_lstm_params;
+
+typedef struct {
+    const int8_t *input_weights[4];     /* [units, input_size] */
+    const int8_t *recurrent_weights[4]; /* [units, units] */
+    const int32_t *bias[4];             /* [units]; NULL: none */
+} ekd_lstm_weights;
+
+/* Scratch: the gates, the cell and the hidden state of every batch row. */
+int32_t ekd_lstm_s8_scratch_size(const ekd_lstm_params *params);
+/* input [batch, time, input_size] ([time, batch, ...] when time_major), output likewise
+ * with units values per step. */
+ekd_status ekd_lstm_s8(const ekd_context *ctx, const ekd_lstm_params *params,
+                       const ekd_lstm_weights *weights, const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }
