@@ -34,9 +34,7 @@ def range_problem(params) -> str | None:
         return None  # float arithmetic: no integer ranges
     fields = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else {}
     for name, value in fields.items():
-        # A zero-point offset; MEAN/SUM's sum_offset (-zero point x count) is any int32.
-        if (name.endswith("_offset") and name != "sum_offset"
-                and not -OFFSET_LIMIT <= value <= OFFSET_LIMIT):
+        if name.endswith("_offset") and not -OFFSET_LIMIT <= value <= OFFSET_LIMIT:
             return f"{name} {value} is outside [-{OFFSET_LIMIT}, {OFFSET_LIMIT}]"
     if "activation_min" in fields and not (
             -128 <= params.activation_min <= params.activation_max <= 127):

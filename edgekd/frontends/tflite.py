@@ -512,7 +512,7 @@ class _Reader:
         out_idx = self._int_vector(op, "Outputs", where)
         if ir_op == "UNIDIRECTIONAL_SEQUENCE_LSTM":  # 24 inputs, two state tensors
             node = read_lstm(self, op, in_idx, out_idx, where)
-            return node, self.raw_names[out_idx[0]].split(";")[0] or f"lstm_{index}"
+            return [(node, self._raw_name(out_idx[0], ir_op, index))]
         while in_idx and in_idx[-1] == -1:
             in_idx.pop()  # absent trailing optional inputs (bias)
         if ir_op is None:
