@@ -380,8 +380,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
         survey = survey_tflite(args.model)
         print(json.dumps(survey, indent=2) if args.json else format_survey(survey))
-        raise UnsupportedError(f"{args.model}: {len(survey['blockers'])} blocker(s), listed "
-                               "above (`edgekd ops` lists the supported ops)") from None
+        raise UnsupportedError(f"{error} ({len(survey['blockers'])} blocker(s) in all, "
+                               "listed above; `edgekd ops` lists the supported ops)") from None
     summary = summarize(graph, source=args.model)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
