@@ -380,8 +380,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
         survey = survey_tflite(args.model)
         print(json.dumps(survey, indent=2) if args.json else format_survey(survey))
-        raise UnsupportedError(f"{error} ({len(survey['blockers'])} blocker(s) in all, "
-                               "listed above; `edgekd ops` lists the supported ops)") from None
+        # The count first: the one-line error may be shortened at its end.
+        raise UnsupportedError(f"{len(survey['blockers'])} blocker(s) in all, listed above "
+                               f"(`edgekd ops` lists the supported ops); the first: {error}") from None
     summary = summarize(graph, source=args.model)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0

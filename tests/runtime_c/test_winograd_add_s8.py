@@ -273,7 +273,7 @@ def test_winograd_add_bit_exact_on_board(board_name, tmp_path):
     # One case per example: a single example would be hypothesis' simplest (1x1x1 and no
     # residual every time).
     @seed(WINO_BOARDS.index(board_name))
-    @settings(max_examples=24, deadline=None, phases=[Phase.generate], database=None,
+    @settings(max_examples=48, deadline=None, phases=[Phase.generate], database=None,
               suppress_health_check=list(HealthCheck))
     @given(case=fast_cases(WINO, max_channels=16), data=st.data())
     def draw(case, data):
