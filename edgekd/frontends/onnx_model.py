@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from edgekd.errors import EdgeKDError, ModelFormatError, UnsupportedError
+from edgekd.frontends.source import read_model_bytes
 from edgekd.shapes import conv_output_size, same_padding
 
 log = logging.getLogger("edgekd.onnx")
@@ -128,12 +129,7 @@ def load_onnx(source: str | os.PathLike | bytes, source_name: str | None = None)
     else:
         path = Path(source)
         label = source_name or str(path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise EdgeKDError(f"{path}: no such file") from None
-        except OSError as error:
-            raise EdgeKDError(f"{path}: cannot read: {error.strerror}") from None
+        data = read_model_bytes(path)
         folder, name = path.parent, path.stem
     try:
         return _Loader(label, name, folder).load(data)

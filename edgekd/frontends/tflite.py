@@ -28,6 +28,7 @@ from tflite.utils import BUILTIN_OPCODE2NAME
 
 from edgekd.atomic import atomic_file
 from edgekd.errors import EdgeKDError, GraphError, ModelFormatError, UnsupportedError
+from edgekd.frontends.source import read_model_bytes
 from edgekd.frontends.tflite_layout import (
     LAYOUT_BUILTINS, LAYOUT_IR_OPS, LayoutReader, layout_builtin, layout_operands,
     layout_options,
@@ -195,13 +196,7 @@ def _load_bytes(source, source_name: str | None) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), source_name or "<bytes>"
     path = Path(source)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise EdgeKDError(f"{path}: no such file") from None
-    except OSError as error:
-        raise EdgeKDError(f"{path}: cannot read: {error.strerror}") from None
-    return data, source_name or str(path)
+    return read_model_bytes(path), source_name or str(path)
 
 
 def _guarded(label: str, parse: Callable):
